@@ -1,0 +1,179 @@
+"""Generic PyTorch-checkpoint -> Keras mapping, by name.
+
+Every zoo layer is named after the module path of the reference checkpoint
+(`layer1.0.conv1`, `layer1.0.se.fc1`), so a state-dict key is `<layer path>.<leaf>` and one
+walk over the model finds the variable of every key. The layout changes are few and fixed:
+
+    Conv (O, I, *k)        -> (*k, I, O)
+    DepthwiseConv (C*m, 1, kh, kw) -> (kh, kw, C, m)
+    Linear (O, I)          -> (I, O)        (a 1x1 Conv weight (O, I, 1, 1) fits a Dense too)
+    BN weight/bias/running_mean/running_var -> gamma/beta/moving_mean/moving_variance
+    integer buffers (num_batches_tracked, index tables) -> skipped
+
+A layer with raw weights of its own may define `torch_to_keras(name, array)`; a family's
+`checkpoint_filter` handles the real layout differences (qkv splits, fused branches ...).
+Any unmatched, missing or mis-shaped tensor fails the load, listing all of them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from .errors import CheckpointError
+
+_LEAF_NAMES = {
+    "kernel": "weight",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
+
+# integer buffers that checkpoints carry and Keras has no use for
+SKIPPED_SUFFIXES = ("num_batches_tracked", "relative_position_index")
+
+
+@dataclass
+class Slot:
+    """Where one checkpoint tensor goes."""
+    key: str
+    variable: keras.Variable
+    layer: keras.layers.Layer
+
+    def to_keras(self, array: np.ndarray) -> np.ndarray:
+        return torch_to_keras(self.layer, self.variable, array)
+
+
+def _own_variables(layer):
+    return list(layer._trainable_variables) + list(layer._non_trainable_variables)
+
+
+def _walk(layer, prefix):
+    yield prefix, layer
+    for sub in getattr(layer, "_layers", []):
+        yield from _walk(sub, f"{prefix}.{sub.name}")
+
+
+def weight_slots(model: keras.Model) -> dict[str, Slot]:
+    """Checkpoint key -> Slot for every variable of the model."""
+    slots: dict[str, Slot] = {}
+    for top in model.layers:
+        for path, layer in _walk(top, top.name):
+            for var in _own_variables(layer):
+                leaf = _LEAF_NAMES.get(var.name, var.name)
+                key = f"{path}.{leaf}"
+                if key in slots:
+                    raise RuntimeError(f"two variables map to checkpoint key {key!r}: layer names must be unique")
+                slots[key] = Slot(key, var, layer)
+    return slots
+
+
+def torch_to_keras(layer, variable, array: np.ndarray) -> np.ndarray:
+    """One tensor from PyTorch layout to the Keras variable's layout."""
+    custom = getattr(layer, "torch_to_keras", None)
+    if custom is not None:
+        out = custom(variable.name, array)
+        if out is not None:
+            return out
+    if variable.name != "kernel":
+        return array
+    target = tuple(variable.shape)
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kh, kw, c, m = target
+        return np.transpose(array, (2, 3, 0, 1)).reshape(array.shape[2], array.shape[3], -1, m)
+    if isinstance(layer, keras.layers.Dense):
+        if array.ndim == 4 and array.shape[2:] == (1, 1):   # 1x1 conv weights into a Dense
+            array = array[:, :, 0, 0]
+        return array.T if array.ndim == 2 else array
+    if array.ndim >= 3:  # ConvNd: (O, I, *k) -> (*k, I, O)
+        nd = array.ndim
+        return np.transpose(array, tuple(range(2, nd)) + (1, 0))
+    if array.ndim == 2 and len(target) == 4 and target[:2] == (1, 1):  # a Linear into a 1x1 conv
+        return array.T.reshape(target)
+    return array
+
+
+def adapt_input_conv(weight: np.ndarray, in_chans: int) -> np.ndarray:
+    """Adapt first-conv weights (O, I, kh, kw) trained on 3 channels to `in_chans`, as timm does:
+    sum over the input channels for 1 channel, tile and rescale by 3/in_chans otherwise."""
+    o, i, kh, kw = weight.shape
+    if in_chans == i:
+        return weight
+    w = weight.astype(np.float32)
+    if in_chans == 1:
+        if i > 3:
+            w = w.reshape(o, i // 3, 3, kh, kw).sum(axis=2)
+        else:
+            w = w.sum(axis=1, keepdims=True)
+    else:
+        if i != 3:
+            raise CheckpointError(f"cannot adapt a first conv with {i} input channels to {in_chans}")
+        repeat = int(math.ceil(in_chans / 3))
+        w = np.tile(w, (1, repeat, 1, 1))[:, :in_chans] * (3.0 / in_chans)
+    return w.astype(weight.dtype)
+
+
+def _short_list(items, n=8):
+    items = list(items)
+    more = f" ... and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_conv: str | None = None,
+                     classifier: str | None = None, in_chans: int = 3, checkpoint_filter=None,
+                     model_name: str | None = None, source: str | None = None) -> None:
+    """Load a PyTorch state dict (numpy arrays) into `model` by name, strictly.
+
+    first_conv: key prefix of the input conv, adapted when `in_chans` != the checkpoint's.
+    classifier: key prefix of the classifier; its tensors are dropped when the model has none
+        or a different number of classes (the new head keeps its fresh initialisation).
+    """
+    what = f"model {model_name or model.name!r}" + (f" from {source}" if source else "")
+    if checkpoint_filter is not None:
+        state = checkpoint_filter(dict(state), model)
+    slots = weight_slots(model)
+
+    state = {k: v for k, v in state.items() if not k.endswith(SKIPPED_SUFFIXES)}
+    if classifier:
+        cls_keys = [k for k in state if k.startswith(classifier + ".")]
+        if any(k not in slots or tuple(slots[k].to_keras(state[k]).shape) != tuple(slots[k].variable.shape)
+               for k in cls_keys):
+            for k in cls_keys:
+                state.pop(k)
+    if first_conv:
+        key = f"{first_conv}.weight"
+        if key in state and state[key].ndim == 4 and state[key].shape[1] != in_chans:
+            state[key] = adapt_input_conv(state[key], in_chans)
+
+    unexpected = sorted(k for k in state if k not in slots)
+    missing = sorted(k for k in slots if k not in state)
+    converted, misshaped = {}, []
+    for key in sorted(set(state) & set(slots)):
+        slot = slots[key]
+        array = np.asarray(state[key])
+        if not np.issubdtype(array.dtype, np.floating):
+            misshaped.append(f"{key} (dtype {array.dtype})")
+            continue
+        value = slot.to_keras(array)
+        if tuple(value.shape) != tuple(slot.variable.shape):
+            misshaped.append(f"{key}: checkpoint {tuple(array.shape)} -> {tuple(value.shape)}, "
+                             f"model {tuple(slot.variable.shape)}")
+            continue
+        converted[key] = value
+    if unexpected or missing or misshaped:
+        hint = ""
+        if len(missing) + len(unexpected) > len(converted):
+            hint = " This checkpoint looks like it belongs to another architecture."
+        raise CheckpointError(
+            f"Checkpoint does not fit {what}: {len(unexpected)} unexpected, {len(missing)} missing, "
+            f"{len(misshaped)} mis-shaped tensors.{hint}\n"
+            + (f"  unexpected: {_short_list(unexpected)}\n" if unexpected else "")
+            + (f"  missing: {_short_list(missing)}\n" if missing else "")
+            + (f"  mis-shaped: {_short_list(misshaped, 5)}\n" if misshaped else "")
+            + "Check that the checkpoint is for this architecture (zoo.model_info(name)['source']).")
+    for key, value in converted.items():
+        slot = slots[key]
+        slot.variable.assign(value.astype(slot.variable.dtype))

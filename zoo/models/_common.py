@@ -1,0 +1,85 @@
+"""Functional building blocks with PyTorch numerics.
+
+Layer names are the module paths of the reference checkpoint, so `zoo.convert` maps a
+state dict onto the model by name. Helpers here only add layers that hold no weights
+under other names (`<name>.pad`, `<name>.act`).
+"""
+from __future__ import annotations
+
+import keras
+
+BN_EPS = 1e-5   # PyTorch's default (Keras' is 1e-3)
+BN_MOMENTUM = 0.9  # PyTorch momentum 0.1 for the running statistics
+
+
+def conv2d(x, filters, kernel_size, *, stride=1, padding=None, dilation=1, groups=1, use_bias=False, name):
+    """A Conv2d with PyTorch's symmetric zero padding (default `padding = dilation*(k-1)//2`).
+
+    Keras' "same" pads 0 before / 1 after on a stride-2 conv over an even size, PyTorch pads
+    1 / 1, so padding is explicit unless it is the stride-1 symmetric case "same" equals.
+    """
+    k = kernel_size
+    if padding is None:
+        padding = ((stride - 1) + dilation * (k - 1)) // 2
+    if stride == 1 and 2 * padding == dilation * (k - 1):
+        pad_mode = "same"
+    else:
+        pad_mode = "valid"
+        if padding:
+            x = keras.layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
+    return keras.layers.Conv2D(filters, k, strides=stride, padding=pad_mode, dilation_rate=dilation,
+                               groups=groups, use_bias=use_bias, name=name)(x)
+
+
+def batch_norm(x, name, eps=BN_EPS):
+    return keras.layers.BatchNormalization(epsilon=eps, momentum=BN_MOMENTUM, name=name)(x)
+
+
+def act(x, activation, name):
+    return keras.layers.Activation(activation, name=name)(x)
+
+
+def max_pool(x, pool_size, stride, padding=0, ceil_mode=False, name=None):
+    """PyTorch MaxPool2d on a non-negative input (after ReLU): zero padding then equals
+    PyTorch's -inf padding, and `ceil_mode` becomes extra padding at the bottom/right.
+    """
+    h, w = x.shape[1], x.shape[2]
+    pads = []
+    for size in (h, w):
+        extra = 0
+        if ceil_mode:
+            if size is None:
+                raise ValueError("ceil_mode pooling needs a static input size (pass img_size)")
+            span = size + 2 * padding - pool_size
+            out = -(-span // stride) + 1
+            if (out - 1) * stride >= size + padding:  # PyTorch drops a window starting in the padding
+                out -= 1
+            extra = max(0, (out - 1) * stride + pool_size - (size + 2 * padding))
+        pads.append((padding, padding + extra))
+    if any(a or b for a, b in pads):
+        x = keras.layers.ZeroPadding2D(tuple(pads), name=f"{name}.pad")(x)
+    return keras.layers.MaxPooling2D(pool_size, strides=stride, padding="valid", name=name)(x)
+
+
+def avg_pool_ceil(x, stride, name):
+    """PyTorch AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False): Keras' "same"
+    pooling pads only at the end and excludes the padding from the average, which is exactly
+    what ceil mode does for a 2x2 window."""
+    return keras.layers.AveragePooling2D(2, strides=stride, padding="same", name=name)(x)
+
+
+def classifier_head(x, num_classes, drop_rate=0.0, fc_name="fc", pool_name="global_pool"):
+    """Global average pool, optional dropout, linear classifier (num_classes=0: pooled features)."""
+    x = keras.layers.GlobalAveragePooling2D(name=pool_name)(x)
+    if num_classes:
+        if drop_rate:
+            x = keras.layers.Dropout(drop_rate, name="head_drop")(x)
+        x = keras.layers.Dense(num_classes, name=fc_name)(x)
+    return x
+
+
+def drop_path_rates(drop_path_rate: float, num_blocks: int) -> list[float]:
+    """timm's linear stochastic-depth decay: block i of n gets rate * i / (n - 1)."""
+    if num_blocks <= 1:
+        return [0.0] * num_blocks
+    return [drop_path_rate * i / (num_blocks - 1) for i in range(num_blocks)]

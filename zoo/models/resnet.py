@@ -1,0 +1,200 @@
+"""ResNet / ResNeXt with a channel-attention module in every block: SE-ResNet(X)t, SENet-154, ECA-ResNet.
+
+Weight-compatible with timm's `resnet.py` (torchvision-style ResNet v1.5: stride on the 3x3
+conv; 'd'/'t' variants with a deep 3x3 stem and average-pool shortcuts; 'aa' variants with
+average-pool anti-aliasing). The attention module sits after the last BN of each block,
+before the residual add, under the name `se` (timm's name for every kind).
+
+`build_resnet(..., attn_layer=...)` takes any channel-attention layer of `zoo.layers`: a key
+of ATTN_LAYERS or a callable `f(channels, name) -> keras layer`.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+
+from ..factory import Feature, ModelParts
+from ..layers import ECAAttention, SEAttention
+from ..layers.drop_path import DropPath
+from ..registry import register_model
+from ._common import act, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates, max_pool
+
+ATTN_LAYERS = {
+    # timm's SEModule: hidden = make_divisible(C / 16, 8)
+    "se": lambda c, name: SEAttention(channel=c, reduction=16, rd_divisor=8, name=name),
+    # timm's EcaModule: kernel size from the channel count
+    "eca": lambda c, name: ECAAttention(channel=c, name=name),
+}
+
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def _attn(attn_layer, channels, name):
+    if attn_layer is None:
+        return None
+    if isinstance(attn_layer, str):
+        try:
+            factory = ATTN_LAYERS[attn_layer]
+        except KeyError:
+            raise ValueError(f"unknown attention {attn_layer!r}; known: {sorted(ATTN_LAYERS)}") from None
+        return factory(channels, name)
+    return attn_layer(channels, name)
+
+
+def _downsample(x, out_chs, stride, kernel_size, avg_down, name):
+    if avg_down:
+        if stride > 1:
+            x = avg_pool_ceil(x, stride, name=f"{name}.0")
+        x = conv2d(x, out_chs, 1, name=f"{name}.1")
+        return batch_norm(x, f"{name}.2")
+    k = 1 if stride == 1 else kernel_size
+    x = conv2d(x, out_chs, k, stride=stride, name=f"{name}.0")
+    return batch_norm(x, f"{name}.1")
+
+
+def _block(x, kind, planes, stride, *, cardinality, base_width, reduce_first, attn_layer, aa, downsample,
+           down_kernel_size, avg_down, drop_path, name):
+    """timm's BasicBlock / Bottleneck; `downsample`: project the shortcut (first block of a stage)."""
+    shortcut = x
+    out_chs = planes * EXPANSION[kind]
+    conv_stride = 1 if aa and stride > 1 else stride
+    if kind == "bottleneck":
+        width = int(math.floor(planes * (base_width / 64)) * cardinality)
+        first = width // reduce_first
+        x = conv2d(x, first, 1, name=f"{name}.conv1")
+        x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
+        x = conv2d(x, width, 3, stride=conv_stride, groups=cardinality, name=f"{name}.conv2")
+        x = act(batch_norm(x, f"{name}.bn2"), "relu", f"{name}.act2")
+        if aa and stride > 1:
+            x = keras.layers.AveragePooling2D(stride, name=f"{name}.aa")(x)
+        x = batch_norm(conv2d(x, out_chs, 1, name=f"{name}.conv3"), f"{name}.bn3")
+        last_act = "act3"
+    else:
+        first = planes // reduce_first
+        x = conv2d(x, first, 3, stride=conv_stride, name=f"{name}.conv1")
+        x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
+        if aa and stride > 1:
+            x = keras.layers.AveragePooling2D(stride, name=f"{name}.aa")(x)
+        x = batch_norm(conv2d(x, out_chs, 3, name=f"{name}.conv2"), f"{name}.bn2")
+        last_act = "act2"
+    attn = _attn(attn_layer, out_chs, f"{name}.se")
+    if attn is not None:
+        x = attn(x)
+    if drop_path:
+        x = DropPath(drop_path, name=f"{name}.drop_path")(x)
+    if downsample:
+        shortcut = _downsample(shortcut, out_chs, stride, down_kernel_size, avg_down, f"{name}.downsample")
+    x = keras.layers.Add(name=f"{name}.add")([x, shortcut])
+    return act(x, "relu", f"{name}.{last_act}")
+
+
+def build_resnet(*, block="bottleneck", layers=(3, 4, 6, 3), cardinality=1, base_width=64, stem_width=64,
+                 stem_type="", avg_down=False, down_kernel_size=1, block_reduce_first=1, aa=False,
+                 attn_layer="se", channels=(64, 128, 256, 512), num_classes=1000, in_chans=3,
+                 img_size=(224, 224), drop_rate=0.0, drop_path_rate=0.0) -> ModelParts:
+    """The timm ResNet graph. stem_type: '' (7x7 conv), 'deep' (3x 3x3), 'deep_tiered' (24/32/64-style)."""
+    inputs = keras.Input((*img_size, in_chans), name="image")
+    deep = "deep" in stem_type
+    inplanes = stem_width * 2 if deep else 64
+    if deep:
+        s0, s1 = (3 * (stem_width // 4), stem_width) if "tiered" in stem_type else (stem_width, stem_width)
+        x = conv2d(inputs, s0, 3, stride=2, name="conv1.0")
+        x = act(batch_norm(x, "conv1.1"), "relu", "conv1.2")
+        x = conv2d(x, s1, 3, name="conv1.3")
+        x = act(batch_norm(x, "conv1.4"), "relu", "conv1.5")
+        x = conv2d(x, inplanes, 3, name="conv1.6")
+    else:
+        x = conv2d(inputs, inplanes, 7, stride=2, name="conv1")
+    x = act(batch_norm(x, "bn1"), "relu", "act1")
+    features = [Feature(x, inplanes, 2, "act1")]
+    if aa:
+        x = keras.layers.AveragePooling2D(2, name="maxpool")(x)
+    else:
+        x = max_pool(x, 3, 2, padding=1, name="maxpool")
+
+    dprs = drop_path_rates(drop_path_rate, sum(layers))
+    block_idx, net_stride = 0, 4
+    for stage, (planes, depth) in enumerate(zip(channels, layers)):
+        stride = 1 if stage == 0 else 2
+        net_stride *= stride
+        out_chs = planes * EXPANSION[block]
+        for i in range(depth):
+            name = f"layer{stage + 1}.{i}"
+            s = stride if i == 0 else 1
+            x = _block(x, block, planes, s, cardinality=cardinality, base_width=base_width,
+                       reduce_first=block_reduce_first, attn_layer=attn_layer, aa=aa,
+                       downsample=i == 0 and (s != 1 or inplanes != out_chs),
+                       down_kernel_size=down_kernel_size, avg_down=avg_down,
+                       drop_path=dprs[block_idx], name=name)
+            inplanes = out_chs
+            block_idx += 1
+        features.append(Feature(x, out_chs, net_stride, f"layer{stage + 1}"))
+    outputs = classifier_head(x, num_classes, drop_rate)
+    return ModelParts(inputs, outputs, features)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registrations: timm's architecture arguments; the weights' cfgs live in weights_manifest.json.
+# `cfg` here is the arch's default for archs without published weights.
+
+_D = dict(stem_width=32, stem_type="deep", avg_down=True)
+_T = dict(stem_width=32, stem_type="deep_tiered", avg_down=True)
+_X32x4 = dict(cardinality=32, base_width=4)
+_X32x8 = dict(cardinality=32, base_width=8)
+_CFG_288 = dict(test_input_size=(288, 288, 3))
+_CFG_256 = dict(input_size=(256, 256, 3), test_input_size=(288, 288, 3))
+
+_SE = "https://arxiv.org/abs/1709.01507"
+_ECA = "https://arxiv.org/abs/1910.03151"
+
+RESNETS = {
+    # name: (arch args, default cfg for archs without weights, paper)
+    "seresnet18": (dict(block="basic", layers=(2, 2, 2, 2)), _CFG_288, _SE),
+    "seresnet34": (dict(block="basic", layers=(3, 4, 6, 3)), _CFG_288, _SE),
+    "seresnet50": (dict(layers=(3, 4, 6, 3)), _CFG_288, _SE),
+    "seresnet50t": (dict(layers=(3, 4, 6, 3), **_T), _CFG_288, _SE),
+    "seresnet101": (dict(layers=(3, 4, 23, 3)), _CFG_288, _SE),
+    "seresnet152": (dict(layers=(3, 8, 36, 3)), _CFG_288, _SE),
+    "seresnet152d": (dict(layers=(3, 8, 36, 3), **_D), _CFG_256, _SE),
+    "seresnet200d": (dict(layers=(3, 24, 36, 3), **_D), _CFG_256, _SE),
+    "seresnet269d": (dict(layers=(3, 30, 48, 8), **_D), _CFG_256, _SE),
+    "seresnetaa50d": (dict(layers=(3, 4, 6, 3), aa=True, **_D), _CFG_288, _SE),
+    "seresnext26d_32x4d": (dict(layers=(2, 2, 2, 2), **_X32x4, **_D), _CFG_288, _SE),
+    "seresnext26t_32x4d": (dict(layers=(2, 2, 2, 2), **_X32x4, **_T), _CFG_288, _SE),
+    "seresnext50_32x4d": (dict(layers=(3, 4, 6, 3), **_X32x4), _CFG_288, _SE),
+    "seresnext101_32x4d": (dict(layers=(3, 4, 23, 3), **_X32x4), {}, _SE),
+    "seresnext101_32x8d": (dict(layers=(3, 4, 23, 3), **_X32x8), _CFG_288, _SE),
+    "seresnext101d_32x8d": (dict(layers=(3, 4, 23, 3), **_X32x8, **_D), _CFG_288, _SE),
+    "seresnext101_64x4d": (dict(layers=(3, 4, 23, 3), cardinality=64, base_width=4), {}, _SE),
+    "seresnextaa101d_32x8d": (dict(layers=(3, 4, 23, 3), aa=True, **_X32x8, **_D), _CFG_288, _SE),
+    "seresnextaa201d_32x8d": (dict(layers=(3, 24, 36, 4), aa=True, **_X32x8, stem_width=64, stem_type="deep",
+                                   avg_down=True), _CFG_288, _SE),
+    "senet154": (dict(layers=(3, 8, 36, 3), cardinality=64, base_width=4, stem_type="deep", down_kernel_size=3,
+                      block_reduce_first=2), {}, _SE),
+    "ecaresnet26t": (dict(layers=(2, 2, 2, 2), attn_layer="eca", **_T), _CFG_288, _ECA),
+    "ecaresnet50d": (dict(layers=(3, 4, 6, 3), attn_layer="eca", **_D), _CFG_288, _ECA),
+    "ecaresnet50t": (dict(layers=(3, 4, 6, 3), attn_layer="eca", **_T), _CFG_288, _ECA),
+    "ecaresnetlight": (dict(layers=(1, 1, 11, 3), attn_layer="eca", stem_width=32, avg_down=True), _CFG_288, _ECA),
+    "ecaresnet101d": (dict(layers=(3, 4, 23, 3), attn_layer="eca", **_D), _CFG_288, _ECA),
+    "ecaresnet200d": (dict(layers=(3, 24, 36, 3), attn_layer="eca", **_D), dict(_CFG_256, crop_pct=0.95), _ECA),
+    "ecaresnet269d": (dict(layers=(3, 30, 48, 8), attn_layer="eca", **_D),
+                      dict(input_size=(320, 320, 3), test_input_size=(352, 352, 3), crop_pct=0.95), _ECA),
+    "ecaresnext26t_32x4d": (dict(layers=(2, 2, 2, 2), attn_layer="eca", **_X32x4, **_T), {}, _ECA),
+    "ecaresnext50t_32x4d": (dict(layers=(3, 4, 6, 3), attn_layer="eca", **_X32x4, **_T), {}, _ECA),
+}
+
+
+def _register(name, args, cfg, paper):
+    first_conv = "conv1.0" if "deep" in args.get("stem_type", "") else "conv1"
+
+    def builder(**kwargs):
+        return build_resnet(**args, **kwargs)
+
+    builder.__name__ = name
+    register_model(name, family="seresnet" if args.get("attn_layer", "se") == "se" else "ecaresnet",
+                   first_conv=first_conv, classifier="fc", cfg=cfg, paper=paper)(builder)
+
+
+for _name, (_args, _cfg, _paper) in RESNETS.items():
+    _register(_name, _args, _cfg, _paper)
