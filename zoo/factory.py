@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +117,20 @@ def create(name: str, pretrained=False, *, num_classes: int | None = None, in_ch
     if features_only:
         idx = _select_features(parts, out_indices, spec.name)
         model = keras.Model(parts.inputs, [parts.features[i].tensor for i in idx], name=f"{spec.name}_features")
+    _attach_cfg(model, spec, source.tag if source else tag, cfg, (h, w), in_chans, head_classes, source)
     return model
+
+
+def _attach_cfg(model, spec, tag, cfg, size, in_chans, num_classes, source):
+    """`model.pretrained_cfg`: what the model takes and where its weights came from (read-only;
+    export uses it for normalization metadata and labels). Not kept by `.keras` files."""
+    model.pretrained_cfg = types.MappingProxyType({
+        "arch": spec.name, "tag": tag, "input_size": (size[0], size[1], in_chans),
+        "crop_pct": cfg["crop_pct"], "interpolation": cfg["interpolation"],
+        "mean": tuple(cfg["mean"]), "std": tuple(cfg["std"]), "num_classes": num_classes,
+        "labels": cfg.get("labels") if num_classes == cfg["num_classes"] else None,
+        "weights": source.describe() if source else None,
+    })
 
 
 def feature_info(name: str, img_size=None) -> list[dict]:
