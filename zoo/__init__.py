@@ -5,22 +5,43 @@
     model = zoo.create("seresnet50", pretrained=True)
     logits = model(zoo.preprocess(images, "seresnet50"))
     zoo.decode_predictions(logits)
+
+Importing `zoo` is cheap: TensorFlow loads on first use of a name that needs it.
 """
+import importlib as _importlib
 import os as _os
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from . import layers  # noqa: E402
-from .data import decode_predictions, preprocess  # noqa: E402
 from .errors import (CheckpointError, InvalidArgumentError, UnknownModelError,  # noqa: E402
                      WeightsUnavailableError, ZooError)
-from .factory import create, feature_info, model_info  # noqa: E402
-from .registry import list_models  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "create", "list_models", "model_info", "feature_info", "preprocess", "decode_predictions", "layers",
-    "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError", "WeightsUnavailableError",
-]
+# public name -> (module, attribute); attribute None: the module itself
+_LAZY = {
+    "create": ("factory", "create"),
+    "model_info": ("factory", "model_info"),
+    "feature_info": ("factory", "feature_info"),
+    "list_models": ("registry", "list_models"),
+    "preprocess": ("data", "preprocess"),
+    "decode_predictions": ("data", "decode_predictions"),
+    "layers": ("layers", None),
+}
+
+__all__ = [*_LAZY, "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError",
+           "WeightsUnavailableError"]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = _importlib.import_module(f".{module}", __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

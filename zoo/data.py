@@ -84,11 +84,17 @@ def preprocess(images, name: str, *, img_size=None) -> np.ndarray:
     images: one image or a list: HxWx3 uint8 arrays of any size, a NxHxWx3 uint8 array,
     PIL images or file paths. The steps and their parameters are the model's cfg
     (`zoo.model_info(name)`): shorter side to size/crop_pct with its interpolation, center
-    crop to size, (x/255 - mean) / std.
+    crop to size, (x/255 - mean) / std - timm's eval transform, value for value.
     """
-    cfg = eval_cfg(name, img_size)
-    if cfg["interpolation"] not in _PIL_FILTERS:
-        raise InvalidArgumentError(f"unsupported interpolation {cfg['interpolation']!r}")
+    return transform(images, **eval_cfg(name, img_size))
+
+
+def transform(images, *, size, crop_pct, interpolation, mean, std) -> np.ndarray:
+    """`preprocess` with explicit parameters (size: (height, width))."""
+    if interpolation not in _PIL_FILTERS:
+        raise InvalidArgumentError(f"unsupported interpolation {interpolation!r}; one of {sorted(_PIL_FILTERS)}")
+    if isinstance(size, int):
+        size = (size, size)
     if isinstance(images, np.ndarray) and images.ndim == 4:
         batch = list(images)
     elif isinstance(images, (list, tuple)):
@@ -97,11 +103,11 @@ def preprocess(images, name: str, *, img_size=None) -> np.ndarray:
         batch = [images]
     if not batch:
         raise InvalidArgumentError("preprocess got no images")
-    mean = np.asarray(cfg["mean"], np.float32)
-    std = np.asarray(cfg["std"], np.float32)
-    out = np.empty((len(batch), *cfg["size"], 3), np.float32)
+    mean = np.asarray(mean, np.float32)
+    std = np.asarray(std, np.float32)
+    out = np.empty((len(batch), *size, 3), np.float32)
     for i, image in enumerate(batch):
-        im = _resize_crop(_to_pil(image), cfg["size"], cfg["crop_pct"], cfg["interpolation"])
+        im = _resize_crop(_to_pil(image), tuple(size), crop_pct, interpolation)
         out[i] = (np.asarray(im, np.float32) / 255.0 - mean) / std
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 # modules with subcommands, in help order
@@ -31,7 +32,11 @@ def _version():
 
 
 def main(argv=None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `zoo list | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ._quiet import import_tensorflow_quietly
+    import_tensorflow_quietly()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import keras
 
+from ..layers.base import register
+
 BN_EPS = 1e-5   # PyTorch's default (Keras' is 1e-3)
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1 for the running statistics
 
@@ -83,3 +85,42 @@ def drop_path_rates(drop_path_rate: float, num_blocks: int) -> list[float]:
     if num_blocks <= 1:
         return [0.0] * num_blocks
     return [drop_path_rate * i / (num_blocks - 1) for i in range(num_blocks)]
+
+
+@register
+class ImageInput(keras.layers.Layer):
+    """Identity on the model input that turns a wrong image shape into a clear error
+    (Keras would report it from inside the first convolution, after padding)."""
+
+    def __init__(self, channels, model_name=None, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.model_name = model_name
+
+    def call(self, x):
+        shape = tuple(x.shape)
+        if len(shape) != 4 or shape[-1] != self.channels:
+            hint = ""
+            if len(shape) == 4 and shape[1] == self.channels:
+                hint = " It looks channels-first: the zoo takes NHWC, transpose with x.transpose(0, 2, 3, 1)."
+            elif len(shape) == 4:
+                hint = (f" Create the model with in_chans={shape[-1]} for {shape[-1]}-channel images "
+                        f"(pretrained first-conv weights are adapted).")
+            elif len(shape) == 3:
+                hint = " Add the batch axis: x[None]."
+            raise ValueError(
+                f"{self.model_name or 'The model'} takes NHWC images (batch, height, width, {self.channels}) "
+                f"normalized with its mean/std (zoo.preprocess); got shape {shape}.{hint}")
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "model_name": self.model_name}
+
+
+def image_input(img_size, in_chans, model_name):
+    """The model's named input and its checked tensor."""
+    inputs = keras.Input((*img_size, in_chans), name="image")
+    return inputs, ImageInput(in_chans, model_name, name="image_check")(inputs)

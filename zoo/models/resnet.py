@@ -18,7 +18,7 @@ from ..factory import Feature, ModelParts
 from ..layers import ECAAttention, SEAttention
 from ..layers.drop_path import DropPath
 from ..registry import register_model
-from ._common import act, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates, max_pool
+from ._common import act, image_input, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates, max_pool
 
 ATTN_LAYERS = {
     # timm's SEModule: hidden = make_divisible(C / 16, 8)
@@ -92,20 +92,20 @@ def _block(x, kind, planes, stride, *, cardinality, base_width, reduce_first, at
 def build_resnet(*, block="bottleneck", layers=(3, 4, 6, 3), cardinality=1, base_width=64, stem_width=64,
                  stem_type="", avg_down=False, down_kernel_size=1, block_reduce_first=1, aa=False,
                  attn_layer="se", channels=(64, 128, 256, 512), num_classes=1000, in_chans=3,
-                 img_size=(224, 224), drop_rate=0.0, drop_path_rate=0.0) -> ModelParts:
+                 img_size=(224, 224), drop_rate=0.0, drop_path_rate=0.0, name="resnet") -> ModelParts:
     """The timm ResNet graph. stem_type: '' (7x7 conv), 'deep' (3x 3x3), 'deep_tiered' (24/32/64-style)."""
-    inputs = keras.Input((*img_size, in_chans), name="image")
+    inputs, image = image_input(img_size, in_chans, name)
     deep = "deep" in stem_type
     inplanes = stem_width * 2 if deep else 64
     if deep:
         s0, s1 = (3 * (stem_width // 4), stem_width) if "tiered" in stem_type else (stem_width, stem_width)
-        x = conv2d(inputs, s0, 3, stride=2, name="conv1.0")
+        x = conv2d(image, s0, 3, stride=2, name="conv1.0")
         x = act(batch_norm(x, "conv1.1"), "relu", "conv1.2")
         x = conv2d(x, s1, 3, name="conv1.3")
         x = act(batch_norm(x, "conv1.4"), "relu", "conv1.5")
         x = conv2d(x, inplanes, 3, name="conv1.6")
     else:
-        x = conv2d(inputs, inplanes, 7, stride=2, name="conv1")
+        x = conv2d(image, inplanes, 7, stride=2, name="conv1")
     x = act(batch_norm(x, "bn1"), "relu", "act1")
     features = [Feature(x, inplanes, 2, "act1")]
     if aa:
@@ -120,13 +120,12 @@ def build_resnet(*, block="bottleneck", layers=(3, 4, 6, 3), cardinality=1, base
         net_stride *= stride
         out_chs = planes * EXPANSION[block]
         for i in range(depth):
-            name = f"layer{stage + 1}.{i}"
             s = stride if i == 0 else 1
             x = _block(x, block, planes, s, cardinality=cardinality, base_width=base_width,
                        reduce_first=block_reduce_first, attn_layer=attn_layer, aa=aa,
                        downsample=i == 0 and (s != 1 or inplanes != out_chs),
                        down_kernel_size=down_kernel_size, avg_down=avg_down,
-                       drop_path=dprs[block_idx], name=name)
+                       drop_path=dprs[block_idx], name=f"layer{stage + 1}.{i}")
             inplanes = out_chs
             block_idx += 1
         features.append(Feature(x, out_chs, net_stride, f"layer{stage + 1}"))
@@ -189,7 +188,7 @@ def _register(name, args, cfg, paper):
     first_conv = "conv1.0" if "deep" in args.get("stem_type", "") else "conv1"
 
     def builder(**kwargs):
-        return build_resnet(**args, **kwargs)
+        return build_resnet(**args, **kwargs, name=name)
 
     builder.__name__ = name
     register_model(name, family="seresnet" if args.get("attn_layer", "se") == "se" else "ecaresnet",

@@ -14,7 +14,7 @@ import keras
 from ..factory import Feature, ModelParts
 from ..layers import SEAttention
 from ..registry import register_model
-from ._common import act, batch_norm, classifier_head, conv2d, max_pool
+from ._common import act, image_input, batch_norm, classifier_head, conv2d, max_pool
 
 EXPANSION = {"basic": 1, "resnet": 4, "resnext": 4, "senet": 4}
 
@@ -51,16 +51,16 @@ def _block(x, kind, inplanes, planes, groups, stride, downsample, down_kernel_si
 
 def build_senet(*, block, layers, groups, inplanes=64, input_3x3=False, downsample_kernel_size=1,
                 downsample_padding=0, num_classes=1000, in_chans=3, img_size=(224, 224), drop_rate=0.0,
-                drop_path_rate=0.0) -> ModelParts:
+                drop_path_rate=0.0, name="senet") -> ModelParts:
     if drop_path_rate:
         raise ValueError("the legacy SENets have no stochastic depth (drop_path_rate must be 0)")
-    inputs = keras.Input((*img_size, in_chans), name="image")
+    inputs, image = image_input(img_size, in_chans, name)
     if input_3x3:
-        x = act(batch_norm(conv2d(inputs, 64, 3, stride=2, name="layer0.conv1"), "layer0.bn1"), "relu", "layer0.relu1")
+        x = act(batch_norm(conv2d(image, 64, 3, stride=2, name="layer0.conv1"), "layer0.bn1"), "relu", "layer0.relu1")
         x = act(batch_norm(conv2d(x, 64, 3, name="layer0.conv2"), "layer0.bn2"), "relu", "layer0.relu2")
         x = act(batch_norm(conv2d(x, inplanes, 3, name="layer0.conv3"), "layer0.bn3"), "relu", "layer0.relu3")
     else:
-        x = act(batch_norm(conv2d(inputs, inplanes, 7, stride=2, name="layer0.conv1"), "layer0.bn1"),
+        x = act(batch_norm(conv2d(image, inplanes, 7, stride=2, name="layer0.conv1"), "layer0.bn1"),
                 "relu", "layer0.relu1")
     features = [Feature(x, inplanes, 2, "layer0")]
     x = max_pool(x, 3, 2, padding=0, ceil_mode=True, name="pool0")
@@ -94,7 +94,7 @@ LEGACY = {
 
 def _register(name, args):
     def builder(**kwargs):
-        return build_senet(**args, **kwargs)
+        return build_senet(**args, **kwargs, name=name)
 
     builder.__name__ = name
     register_model(name, family="legacy_senet", first_conv="layer0.conv1", classifier="last_linear",
