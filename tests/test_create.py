@@ -185,3 +185,13 @@ def test_pretrained_true_without_published_weights():
 def test_pretrained_true_for_weights_not_on_the_hub():
     with pytest.raises(WeightsUnavailableError, match="not on the Hugging Face Hub.*zoo convert"):
         zoo.create("legacy_seresnet18", pretrained=True)
+
+
+@pytest.mark.parametrize("name", ["legacy_seresnet18", "ecaresnet26t", "skresnet18"])
+def test_keras_round_trip_per_family(name, tmp_path):
+    """Every family's custom layers serialize: .keras save/load gives identical outputs."""
+    model = zoo.create(name, **SMALL)
+    x = np.random.default_rng(2).normal(size=(2, 64, 64, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_array_equal(model.predict(x, verbose=0),
+                                  keras.models.load_model(tmp_path / "m.keras").predict(x, verbose=0))

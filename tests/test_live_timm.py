@@ -15,9 +15,9 @@ import zoo  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-FAST = ["seresnet18", "seresnext26d_32x4d", "ecaresnet26t", "ecaresnetlight", "seresnetaa50d",
+FAST = ["seresnet18", "skresnet18", "skresnext50_32x4d", "seresnext26d_32x4d", "ecaresnet26t", "ecaresnetlight", "seresnetaa50d",
         "legacy_seresnet50", "legacy_seresnext26_32x4d"]
-SLOW = ["seresnet152d", "senet154", "legacy_senet154", "seresnext101_32x8d", "ecaresnet101d",
+SLOW = ["skresnet50d", "seresnet152d", "senet154", "legacy_senet154", "seresnext101_32x8d", "ecaresnet101d",
         "seresnextaa101d_32x8d", "legacy_seresnet34"]
 
 

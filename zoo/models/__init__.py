@@ -1,2 +1,2 @@
 """Model families: importing this package registers every architecture."""
-from . import resnet, senet  # noqa: F401
+from . import resnet, senet, sknet  # noqa: F401

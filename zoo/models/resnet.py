@@ -11,6 +11,8 @@ of ATTN_LAYERS or a callable `f(channels, name) -> keras layer`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import keras
 
@@ -27,7 +29,12 @@ ATTN_LAYERS = {
     "eca": lambda c, name: ECAAttention(channel=c, name=name),
 }
 
-EXPANSION = {"basic": 1, "bottleneck": 4}
+@dataclass(frozen=True)
+class BlockType:
+    """A residual block body: `body(x, planes, stride, *, cardinality, base_width, reduce_first, aa,
+    name, **block_args) -> x` before attention, residual add and the last ReLU."""
+    expansion: int
+    body: Callable
 
 
 def _attn(attn_layer, channels, name):
@@ -53,31 +60,41 @@ def _downsample(x, out_chs, stride, kernel_size, avg_down, name):
     return batch_norm(x, f"{name}.1")
 
 
-def _block(x, kind, planes, stride, *, cardinality, base_width, reduce_first, attn_layer, aa, downsample,
-           down_kernel_size, avg_down, drop_path, name):
-    """timm's BasicBlock / Bottleneck; `downsample`: project the shortcut (first block of a stage)."""
+def _aa(x, stride, name):
+    """Anti-aliased downsampling (timm aa_layer=nn.AvgPool2d): the conv keeps stride 1, a 2x2 mean follows."""
+    return keras.layers.AveragePooling2D(stride, name=name)(x)
+
+
+def _basic(x, planes, stride, *, cardinality, base_width, reduce_first, aa, name):
+    if cardinality != 1 or base_width != 64:
+        raise ValueError("the basic block takes no cardinality/base_width")
+    x = conv2d(x, planes // reduce_first, 3, stride=1 if aa else stride, name=f"{name}.conv1")
+    x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
+    if aa and stride > 1:
+        x = _aa(x, stride, f"{name}.aa")
+    return batch_norm(conv2d(x, planes, 3, name=f"{name}.conv2"), f"{name}.bn2")
+
+
+def _bottleneck(x, planes, stride, *, cardinality, base_width, reduce_first, aa, name):
+    width = int(math.floor(planes * (base_width / 64)) * cardinality)
+    x = conv2d(x, width // reduce_first, 1, name=f"{name}.conv1")
+    x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
+    x = conv2d(x, width, 3, stride=1 if aa else stride, groups=cardinality, name=f"{name}.conv2")
+    x = act(batch_norm(x, f"{name}.bn2"), "relu", f"{name}.act2")
+    if aa and stride > 1:
+        x = _aa(x, stride, f"{name}.aa")
+    return batch_norm(conv2d(x, planes * 4, 1, name=f"{name}.conv3"), f"{name}.bn3")
+
+
+BLOCKS = {"basic": BlockType(1, _basic), "bottleneck": BlockType(4, _bottleneck)}
+
+
+def _residual_block(x, block: BlockType, planes, stride, *, attn_layer, downsample, down_kernel_size, avg_down,
+                    drop_path, name, **body_args):
+    """timm's block wrapper: body -> attention (`se`) -> drop path -> + shortcut -> ReLU."""
     shortcut = x
-    out_chs = planes * EXPANSION[kind]
-    conv_stride = 1 if aa and stride > 1 else stride
-    if kind == "bottleneck":
-        width = int(math.floor(planes * (base_width / 64)) * cardinality)
-        first = width // reduce_first
-        x = conv2d(x, first, 1, name=f"{name}.conv1")
-        x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
-        x = conv2d(x, width, 3, stride=conv_stride, groups=cardinality, name=f"{name}.conv2")
-        x = act(batch_norm(x, f"{name}.bn2"), "relu", f"{name}.act2")
-        if aa and stride > 1:
-            x = keras.layers.AveragePooling2D(stride, name=f"{name}.aa")(x)
-        x = batch_norm(conv2d(x, out_chs, 1, name=f"{name}.conv3"), f"{name}.bn3")
-        last_act = "act3"
-    else:
-        first = planes // reduce_first
-        x = conv2d(x, first, 3, stride=conv_stride, name=f"{name}.conv1")
-        x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
-        if aa and stride > 1:
-            x = keras.layers.AveragePooling2D(stride, name=f"{name}.aa")(x)
-        x = batch_norm(conv2d(x, out_chs, 3, name=f"{name}.conv2"), f"{name}.bn2")
-        last_act = "act2"
+    out_chs = planes * block.expansion
+    x = block.body(x, planes, stride, name=name, **body_args)
     attn = _attn(attn_layer, out_chs, f"{name}.se")
     if attn is not None:
         x = attn(x)
@@ -86,14 +103,20 @@ def _block(x, kind, planes, stride, *, cardinality, base_width, reduce_first, at
     if downsample:
         shortcut = _downsample(shortcut, out_chs, stride, down_kernel_size, avg_down, f"{name}.downsample")
     x = keras.layers.Add(name=f"{name}.add")([x, shortcut])
-    return act(x, "relu", f"{name}.{last_act}")
+    return act(x, "relu", f"{name}.act")
 
 
 def build_resnet(*, block="bottleneck", layers=(3, 4, 6, 3), cardinality=1, base_width=64, stem_width=64,
                  stem_type="", avg_down=False, down_kernel_size=1, block_reduce_first=1, aa=False,
-                 attn_layer="se", channels=(64, 128, 256, 512), num_classes=1000, in_chans=3,
+                 attn_layer="se", block_args=None, channels=(64, 128, 256, 512), num_classes=1000, in_chans=3,
                  img_size=(224, 224), drop_rate=0.0, drop_path_rate=0.0, name="resnet") -> ModelParts:
-    """The timm ResNet graph. stem_type: '' (7x7 conv), 'deep' (3x 3x3), 'deep_tiered' (24/32/64-style)."""
+    """The timm ResNet graph.
+
+    block: "basic" | "bottleneck" | a BlockType (e.g. the selective-kernel blocks of sknet.py),
+    block_args: extra keyword arguments for its body. stem_type: '' (7x7 conv), 'deep' (three
+    3x3 convs), 'deep_tiered' (the same with 3/4-width first conv). attn_layer: see ATTN_LAYERS.
+    """
+    block = BLOCKS[block] if isinstance(block, str) else block
     inputs, image = image_input(img_size, in_chans, name)
     deep = "deep" in stem_type
     inplanes = stem_width * 2 if deep else 64
@@ -109,7 +132,7 @@ def build_resnet(*, block="bottleneck", layers=(3, 4, 6, 3), cardinality=1, base
     x = act(batch_norm(x, "bn1"), "relu", "act1")
     features = [Feature(x, inplanes, 2, "act1")]
     if aa:
-        x = keras.layers.AveragePooling2D(2, name="maxpool")(x)
+        x = _aa(x, 2, "maxpool")
     else:
         x = max_pool(x, 3, 2, padding=1, name="maxpool")
 
@@ -118,14 +141,14 @@ def build_resnet(*, block="bottleneck", layers=(3, 4, 6, 3), cardinality=1, base
     for stage, (planes, depth) in enumerate(zip(channels, layers)):
         stride = 1 if stage == 0 else 2
         net_stride *= stride
-        out_chs = planes * EXPANSION[block]
+        out_chs = planes * block.expansion
         for i in range(depth):
             s = stride if i == 0 else 1
-            x = _block(x, block, planes, s, cardinality=cardinality, base_width=base_width,
-                       reduce_first=block_reduce_first, attn_layer=attn_layer, aa=aa,
-                       downsample=i == 0 and (s != 1 or inplanes != out_chs),
-                       down_kernel_size=down_kernel_size, avg_down=avg_down,
-                       drop_path=dprs[block_idx], name=f"layer{stage + 1}.{i}")
+            x = _residual_block(x, block, planes, s, cardinality=cardinality, base_width=base_width,
+                                reduce_first=block_reduce_first, attn_layer=attn_layer, aa=aa,
+                                downsample=i == 0 and (s != 1 or inplanes != out_chs),
+                                down_kernel_size=down_kernel_size, avg_down=avg_down,
+                                drop_path=dprs[block_idx], name=f"layer{stage + 1}.{i}", **(block_args or {}))
             inplanes = out_chs
             block_idx += 1
         features.append(Feature(x, out_chs, net_stride, f"layer{stage + 1}"))
