@@ -137,19 +137,22 @@ def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_
     slots = weight_slots(model)
 
     state = {k: v for k, v in state.items() if not k.endswith(SKIPPED_SUFFIXES)}
+    fresh_head = False   # the checkpoint's classifier does not fit: the model keeps its new head
     if classifier:
         cls_keys = [k for k in state if k.startswith(classifier + ".")]
         if any(k not in slots or tuple(slots[k].to_keras(state[k]).shape) != tuple(slots[k].variable.shape)
                for k in cls_keys):
             for k in cls_keys:
                 state.pop(k)
+            fresh_head = True
     if first_conv:
         key = f"{first_conv}.weight"
         if key in state and state[key].ndim == 4 and state[key].shape[1] != in_chans:
             state[key] = adapt_input_conv(state[key], in_chans)
 
     unexpected = sorted(k for k in state if k not in slots)
-    missing = sorted(k for k in slots if k not in state)
+    missing = sorted(k for k in slots if k not in state
+                     and not (fresh_head and k.startswith(classifier + ".")))
     converted, misshaped = {}, []
     for key in sorted(set(state) & set(slots)):
         slot = slots[key]
