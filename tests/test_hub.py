@@ -53,7 +53,9 @@ def test_first_download_then_cached_loads_make_no_request(hub_env, fake_hub):
     ten = zoo.create(ARCH, pretrained=True, img_size=IMG, num_classes=10)
     assert fake_hub.requests == []
     assert ten.output_shape == (None, 10)
-    assert len(converted_files(hub_env)) == 2
+    features = zoo.create(ARCH, pretrained=True, img_size=IMG, features_only=True)
+    assert fake_hub.requests == [] and len(features.outputs) == 5
+    assert len(converted_files(hub_env)) == 3              # one per weight layout: 1000, 10, no head
 
 
 def test_revision_pinning(hub_env, fake_hub, monkeypatch):
@@ -245,7 +247,9 @@ _RACE = textwrap.dedent("""
     deadline = time.time() + 120
     while not other.with_suffix(".ready").exists() and time.time() < deadline:
         time.sleep(0.01)
+    start = time.time()
     model = zoo.create("legacy_seresnet18", pretrained=True, img_size=64)
+    me.with_suffix(".times").write_text(f"{start} {time.time()}")
     np.save(me, np.asarray(model(synth.synth_input((2, 64, 64, 3)))))
 """)
 
@@ -263,7 +267,10 @@ def test_two_processes_create_the_same_model_at_once(hub_env, fake_hub):
     assert [p.returncode for p in procs] == [0, 0], "\n".join(logs)
     assert fake_hub.count("GET", "/cdn/") == 1                      # one download
     assert sum(log.count("converting legacy_seresnet18.in1k") for log in logs) == 1, logs   # one conversion
+    assert sum("loaded converted weights" in log for log in logs) == 1, logs   # the other one used it
     assert len(converted_files(hub_env)) == 1
+    spans = [[float(t) for t in out.with_suffix(".times").read_text().split()] for out in outs]
+    assert max(s for s, _ in spans) < min(e for _, e in spans), spans        # they really overlapped
     for out in outs:
         np.testing.assert_array_equal(np.load(out), reference_logits())
 
