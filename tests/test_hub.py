@@ -67,6 +67,10 @@ def test_revision_pinning(hub_env, fake_hub, monkeypatch):
     np.testing.assert_array_equal(logits(old), reference_logits())
     np.testing.assert_array_equal(logits(new), reference_logits(SEED_B))
     assert f"@{first}/" in old.pretrained_cfg["weights"] and f"@{second}/" in new.pretrained_cfg["weights"]
+    # a branch is asked about again (HEAD), but nothing is downloaded or converted twice
+    fake_hub.reset_log()
+    zoo.create(ARCH, pretrained=f"hf-hub:{REPO}", img_size=IMG)
+    assert fake_hub.count("GET") == 0 and fake_hub.count("HEAD", "/resolve/main/") >= 1
 
     # a manifest pinned to a commit gets that commit, and once cached asks nothing
     use_manifest(monkeypatch, hub_env, {NAME: hub_source_patch(revision=first)})

@@ -149,7 +149,8 @@ def _model_variables(model) -> dict:
         if "seed_generator" in v.path or not np.dtype(v.dtype).kind == "f":
             continue
         if v.path in out:
-            raise CheckpointError(f"Two variables of {model.name} share the path {v.path!r}: layer names must be unique.")
+            raise CheckpointError(
+                f"Two variables of {model.name} share the path {v.path!r}: layer names must be unique.")
         out[v.path] = v
     return out
 

@@ -321,6 +321,11 @@ def _repo_config(source: WeightsSource) -> dict:
         try:
             path = _hf_download(source, CONFIG_FILENAME, env)
         except WeightsUnavailableError as err:
+            e, _ = _hf_errors()
+            unreachable = isinstance(err.__cause__, (e.LocalEntryNotFoundError, e.OfflineModeIsEnabled))
+            if unreachable and _cached_file(source, source.filename, env) is None:
+                # the weights cannot come either: say so now rather than wait for another round of retries
+                raise _download_error(source, source.filename, err.__cause__, env) from err.__cause__
             logger.debug("no config.json for %s: %s", source.repo, err)
             return {}
     try:
@@ -348,25 +353,25 @@ def _verify(source: WeightsSource, path: Path) -> tuple[str, str] | None:
     return None
 
 
-def fetch(source: WeightsSource, *, force: bool = False) -> Path:
-    """The verified local file of a hub source, downloaded through the Hugging Face cache if needed.
-
-    A published weight set already in the cache is used without any request. A cached file that
-    fails the checks is downloaded again once (force_download); a fresh file that fails is an error.
-    Sets `source.commit`.
-    """
+def _locate(source: WeightsSource, env: HubEnv, *, force: bool = False) -> tuple[Path, bool]:
+    """(path, from_cache): the file in the Hugging Face cache, downloading it when needed. A published
+    weight set already cached is used without any request. Sets `source.commit`."""
     if source.kind != "hub":
         raise InvalidArgumentError(f"fetch() takes a Hub source, got {source.describe()}")
     _refuse_pickle(source.repo, source.filename, source.label)
-    env = hub_env()
     cached = _cached_file(source, source.filename, env)
     if cached is not None and (source.trust_cache or env.offline) and not force:
         path = cached
     else:
         path = _hf_download(source, source.filename, env, force=force)
     source.commit = _commit_of(path, env, source.repo)
+    return path, (not force and path == cached)
+
+
+def _checked(source: WeightsSource, env: HubEnv, path: Path, from_cache: bool) -> Path:
+    """The file once it passed the checks; a cached file that fails is downloaded again once."""
     problem = _verify(source, path)
-    if problem and not force and path == cached:
+    if problem and from_cache:
         if env.offline:
             raise WeightsUnavailableError(
                 f"Cannot load pretrained weights {source.label}: {problem[1]}. HF_HUB_OFFLINE is set, so it "
@@ -387,6 +392,18 @@ def fetch(source: WeightsSource, *, force: bool = False) -> Path:
                    f"local model.safetensors>.")
         raise WeightsUnavailableError(f"Cannot load pretrained weights {source.label}: {text}. {fix}")
     return path
+
+
+def fetch(source: WeightsSource, *, force: bool = False) -> Path:
+    """The verified local file of a hub source, downloaded through the Hugging Face cache if needed.
+
+    A published weight set already in the cache is used without any request. A cached file that
+    fails the checks is downloaded again once (force_download); a fresh file that fails is an error.
+    Sets `source.commit`.
+    """
+    env = hub_env()
+    path, from_cache = _locate(source, env, force=force)
+    return _checked(source, env, path, from_cache)
 
 
 # --- conversion cache ----------------------------------------------------------------------------
@@ -421,7 +438,8 @@ def _digest(obj) -> str:
 
 def _converted_path(key: dict, commit: str) -> Path:
     repo = key["repo"].replace("/", "--")
-    return cache_root() / "converted" / key["arch"] / f"{repo}--{commit[:12]}--{_digest({**key, 'commit': commit})}.safetensors"
+    name = f"{repo}--{commit[:12]}--{_digest({**key, 'commit': commit})}.safetensors"
+    return cache_root() / "converted" / key["arch"] / name
 
 
 def _lock_path(key: dict) -> Path:
@@ -506,18 +524,18 @@ def load_pretrained(model, spec: registry.ArchSpec, source: WeightsSource, *, in
         source.commit = commit
         return
     with _file_lock(_lock_path(key)):   # one download and one conversion, however many processes
-        path = fetch(source)
-        commit = source.commit or "nocommit"
-        target = _converted_path(key, commit)
-        if _load_converted(model, target, source.label):
-            return
+        path, from_cache = _locate(source, env)
+        target = _converted_path(key, source.commit) if source.commit else None
+        if target is not None and _load_converted(model, target, source.label):
+            return   # converted before (maybe by another process): the file itself is not needed
+        path = _checked(source, env, path, from_cache)
         if checkpoint.is_keras_file(path):
             _load_file(model, spec, path, source.describe(), in_chans=in_chans, num_classes=num_classes)
             return
         logger.info("converting %s (%s)", source.label, source.describe())
         _load_file(model, spec, path, source.describe(), in_chans=in_chans, num_classes=num_classes)
         if source.commit:
-            _save_converted(model, target, key, source.commit)
+            _save_converted(model, _converted_path(key, source.commit), key, source.commit)
 
 
 def download(source: WeightsSource) -> Path:
