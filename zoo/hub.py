@@ -242,14 +242,14 @@ def _download_error(source: WeightsSource, filename: str, err: Exception, env: H
                f"the Hub is reachable with `{source.download_hint}` (it fills the Hugging Face cache: copy that "
                f"folder here or point HF_HUB_CACHE at it), {local_fix}.")
     elif isinstance(err, e.GatedRepoError):
-        msg = (f"hf-hub:{source.repo} is gated: accept its terms at {env.endpoint}/{source.repo} and log in "
-               f"(`hf auth login` or set HF_TOKEN), {local_fix}.")
+        msg = (f"hf-hub:{source.repo} (for {filename}) is gated: accept its terms at {env.endpoint}/{source.repo} "
+               f"and log in (`hf auth login` or set HF_TOKEN), {local_fix}.")
     elif isinstance(err, e.RepositoryNotFoundError):
-        msg = (f"hf-hub:{source.repo} does not exist or is private. Check the name; for a private repo log in "
-               f"(`hf auth login`) or set HF_TOKEN to a token that can read it.")
+        msg = (f"hf-hub:{source.repo} (for {filename}) does not exist or is private. Check the name; for a "
+               f"private repo log in (`hf auth login`) or set HF_TOKEN to a token that can read it.")
     elif isinstance(err, e.RevisionNotFoundError):
-        msg = (f"revision {source.revision!r} does not exist in hf-hub:{source.repo}. Use a branch, tag or commit "
-               f"of that repo (or drop '@{source.revision}').")
+        msg = (f"revision {source.revision!r} does not exist in hf-hub:{source.repo} (for {filename}). Use a "
+               f"branch, tag or commit of that repo (or drop '@{source.revision}').")
     elif isinstance(err, remote_missing):
         msg = (f"hf-hub:{source.repo} has no file {filename}. The zoo reads only .safetensors weights from the "
                f"Hub; if the repo holds a pickle (.bin/.pth), download it yourself and convert it with "
