@@ -320,3 +320,12 @@ def test_env_is_read_at_call_time(monkeypatch, tmp_path):
     assert hub.hub_env().offline is False
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "z"))
     assert hub.cache_root() == tmp_path / "z"
+
+
+def test_unusable_zoo_cache_still_loads(hub_env, fake_hub, monkeypatch):
+    publish(fake_hub)
+    blocker = hub_env / "a-file"
+    blocker.write_text("the cache cannot live under a file")
+    monkeypatch.setenv("ZOO_CACHE", str(blocker / "cache"))
+    model = zoo.create(ARCH, pretrained=True, img_size=IMG)
+    np.testing.assert_array_equal(logits(model), reference_logits())

@@ -471,15 +471,23 @@ def _save_converted(model, path: Path, key: dict, commit: str):
         logger.warning("could not cache converted weights in %s: %s", path, err)
 
 
+@contextlib.contextmanager
 def _file_lock(path: Path):
+    """An inter-process lock on `path`; without a writable cache, no lock (and no cache) at all."""
     from filelock import FileLock
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:  # no writable cache: work without it (and without the lock)
+        lock = FileLock(str(path), timeout=-1)
+        lock.acquire()
+    except OSError as err:
         logger.warning("zoo cache %s is not writable (%s); set %s to a writable folder", path.parent, err, ENV_CACHE)
-        return contextlib.nullcontext()
-    return FileLock(str(path), timeout=-1)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # --- loading -------------------------------------------------------------------------------------
