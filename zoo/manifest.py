@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -84,3 +85,88 @@ def default_entry(arch: str) -> WeightEntry | None:
         if e.default:
             return e
     return tags[0] if tags else None
+
+
+# --- checks and writing (tests, `zoo manifest check`, `zoo manifest refresh`) --------------------
+
+CFG_FIELDS = ("input_size", "crop_pct", "interpolation", "mean", "std", "num_classes", "labels")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
+_PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar", ".pkl", ".pickle")
+_HEX40, _HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
+
+
+def is_commit(revision: str | None) -> bool:
+    return bool(revision and _HEX40.fullmatch(revision))
+
+
+def validate(table: dict[str, WeightEntry] | None = None, archs=None) -> list[str]:
+    """Problems of the manifest, one line each (empty: consistent).
+
+    table: entries to check (default: the manifest in use).
+    archs: the registered architecture names; when given, every entry's arch must be one of them.
+    """
+    table = entries() if table is None else table
+    problems = []
+    defaults: dict[str, list[str]] = {}
+    for name, e in table.items():
+        if archs is not None and e.arch not in archs:
+            problems.append(f"{name}: arch {e.arch!r} is not a registered architecture")
+        if e.default:
+            defaults.setdefault(e.arch, []).append(e.tag)
+        missing = [k for k in CFG_FIELDS if k not in e.cfg]
+        if missing:
+            problems.append(f"{name}: cfg lacks {', '.join(missing)}")
+        size = e.cfg.get("input_size")
+        if size is not None and (len(size) != 3 or not all(isinstance(v, int) and v > 0 for v in size)):
+            problems.append(f"{name}: input_size must be [H, W, C], got {size}")
+        for k in ("mean", "std"):
+            v = e.cfg.get(k)
+            if v is not None and (len(v) != 3 or not all(isinstance(x, (int, float)) for x in v)):
+                problems.append(f"{name}: {k} must be three numbers, got {v}")
+        if e.cfg.get("interpolation") not in (None, *INTERPOLATIONS):
+            problems.append(f"{name}: unknown interpolation {e.cfg.get('interpolation')!r}")
+        src = e.source
+        fmt = src.get("format")
+        if fmt not in FORMATS:
+            problems.append(f"{name}: source format {fmt!r} is not one of {', '.join(FORMATS)}")
+        sha = src.get("sha256")
+        if sha is not None and not _HEX64.fullmatch(str(sha)):
+            problems.append(f"{name}: sha256 must be 64 lowercase hex digits or null")
+        if src.get("hub"):
+            repo = src["hub"]
+            if repo.count("/") != 1 or not all(repo.split("/")):
+                problems.append(f"{name}: hub must be 'owner/name', got {repo!r}")
+            if (src.get("filename") or "").endswith(_PICKLE_SUFFIXES):
+                problems.append(f"{name}: the zoo never loads pickle files from the Hub ({src.get('filename')})")
+            if not src.get("revision"):
+                problems.append(f"{name}: hub entries need a revision (a branch, or the commit refresh pins)")
+        elif not (e.notes or src.get("how")):
+            problems.append(f"{name}: not on the Hub, so it must say how the weights get there (notes)")
+    for arch in sorted({e.arch for e in table.values()}):
+        tags = defaults.get(arch, [])
+        if len(tags) != 1:
+            problems.append(f"{arch}: needs exactly one default tag, has {tags or 'none'}")
+    return problems
+
+
+def load_raw(path: str | Path | None = None) -> dict:
+    """The manifest file as JSON (for tools that edit it)."""
+    with open(path or manifest_path(), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_raw(raw: dict, path: str | Path | None = None) -> Path:
+    """Write the manifest atomically (temp file + os.replace), in its usual formatting.
+
+    A symlinked manifest (the packaged copy points at the repository root's file) is written
+    through to its target, never replaced by a plain file.
+    """
+    from .checkpoint import atomic_path
+
+    target = Path(os.path.realpath(path or manifest_path()))
+    text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
+    json.loads(text)  # never write something unreadable
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    _load.cache_clear()
+    return target

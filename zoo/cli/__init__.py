@@ -13,7 +13,7 @@ import signal
 import sys
 
 # modules with subcommands, in help order
-COMMAND_MODULES = ["zoo.cli.models"]
+COMMAND_MODULES = ["zoo.cli.models", "zoo.cli.hub"]
 
 
 def build_parser() -> argparse.ArgumentParser:
