@@ -23,9 +23,14 @@ class Case:
     shape: tuple                       # input shape, batch first
     out: tuple | None = None           # output shape (None: the input's)
     channels_checked: bool = True      # a wrong channel count must raise
-    fixed_hw: bool = False             # H, W are part of the layer's configuration
+    fixed_hw: bool = False             # H (or the token count) is part of the configuration
     deploy: bool = False               # has fuse()/to_deploy()
+    ranks: tuple | None = None         # accepted input ranks (None: the case's own)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def accepted_ranks(self):
+        return self.ranks or (len(self.shape),)
 
     @property
     def out_shape(self):
@@ -59,16 +64,17 @@ CASES: dict[str, Case] = {
     "CoTAttention": Case(lambda **k: L.CoTAttention(dim=16, kernel_size=3, **k), IMG),
     "ResidualAttention": Case(lambda **k: L.ResidualAttention(channel=16, num_class=10, la=0.2, **k), IMG, out=(2, 10)),
     "S2Attention": Case(lambda **k: L.S2Attention(channels=16, **k), IMG),
-    "GlobalFilter": Case(lambda **k: L.GlobalFilter(16, h=8, w=5, **k), IMG, fixed_hw=True, deploy=True),
+    "GlobalFilter": Case(lambda **k: L.GlobalFilter(16, h=8, w=5, **k), IMG, fixed_hw=True, deploy=True,
+                         ranks=(3, 4)),
     "TripletAttention": Case(lambda **k: L.TripletAttention(**k), IMG, channels_checked=False),
     "CoordAtt": Case(lambda **k: L.CoordAtt(16, 16, reduction=4, **k), IMG),
     "MobileViTAttention": Case(lambda **k: L.MobileViTAttention(in_channel=8, dim=16, kernel_size=3, patch_size=2,
                                                                 depth=1, num_heads=2, **k), (2, 4, 4, 8)),
-    "MobileViTv2Attention": Case(lambda **k: L.MobileViTv2Attention(d_model=16, **k), TOK),
+    "MobileViTv2Attention": Case(lambda **k: L.MobileViTv2Attention(d_model=16, **k), TOK, ranks=(3, 4)),
     "ParNetAttention": Case(lambda **k: L.ParNetAttention(channel=16, **k), IMG, deploy=True),
     "UFOAttention": Case(lambda **k: L.UFOAttention(d_model=16, d_k=4, d_v=4, h=2, **k), TOK),
     "InfiniAttention": Case(lambda **k: L.InfiniAttention(d_model=16, h=2, segment_len=8, **k), TOK, fixed_hw=True),
-    "CoAtNetAttention": Case(lambda **k: L.CoAtNetAttention(16, dim_head=8, **k), (2, 4, 4, 16), fixed_hw=True),
+    "CoAtNetAttention": Case(lambda **k: L.CoAtNetAttention(16, dim_head=8, **k), (2, 4, 4, 16)),
     "GAM": Case(lambda **k: L.GAM(16, rate=4, **k), IMG),
     "SimAM": Case(lambda **k: L.SimAM(**k), IMG, channels_checked=False),
     "NonLocalBlock": Case(lambda **k: L.NonLocalBlock(16, **k), IMG),
