@@ -296,6 +296,9 @@ def _fused_equal(layer, shape):
     clone(x)
     clone.set_weights(fused.get_weights())
     np.testing.assert_allclose(np.asarray(clone(x)), y, atol=1e-5)
+    again = fused.fuse()                                     # fusing the fused form copies it
+    assert again is not fused
+    np.testing.assert_allclose(np.asarray(again(x)), y, atol=1e-5)
     return fused
 
 

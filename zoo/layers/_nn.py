@@ -45,6 +45,17 @@ class Conv2d(keras.layers.Conv2D):
             x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
         return super().call(x)
 
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1:
+            return super().convolution_op(inputs, kernel)
+        # A grouped conv as one conv per group: Keras' TF backend runs grouped convs through an
+        # XLA-compiled function, which tf2onnx leaves in the graph as an unconvertible call.
+        cin, cout = kernel.shape[2], kernel.shape[3] // self.groups
+        outs = [ops.conv(inputs[..., g * cin:(g + 1) * cin], kernel[..., g * cout:(g + 1) * cout],
+                         strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate,
+                         data_format=self.data_format) for g in range(self.groups)]
+        return ops.concatenate(outs, axis=-1)
+
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
         ph, pw = self.torch_padding

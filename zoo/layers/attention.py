@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 from ._nn import DepthwiseConv1d, DepthwiseConv2d, dense, layer_norm, merge_heads, split_heads

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ._nn import Chain, batch_norm, dense
+from ._nn import Chain, dense
 from .base import check_input, register
 
 
@@ -26,10 +26,9 @@ class NonLocalBlock(keras.layers.Layer):
         self.in_channels, self.sub_sample, self.bn_layer = in_channels, sub_sample, bn_layer
         self.inter_channels = inter_channels or max(1, in_channels // 2)
         dt, ci = self.dtype_policy, self.inter_channels
-        pool = keras.layers.MaxPooling2D(2, name="1", dtype=dt)
         self.theta = dense(ci, "theta", dt)
         if sub_sample:
-            self.g = Chain([dense(ci, "0", dt), pool], name="g", dtype=dt)
+            self.g = Chain([dense(ci, "0", dt), keras.layers.MaxPooling2D(2, name="1", dtype=dt)], name="g", dtype=dt)
             self.phi = Chain([dense(ci, "0", dt), keras.layers.MaxPooling2D(2, name="1", dtype=dt)], name="phi", dtype=dt)
         else:
             self.g, self.phi = dense(ci, "g", dt), dense(ci, "phi", dt)
@@ -38,7 +37,7 @@ class NonLocalBlock(keras.layers.Layer):
                             keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, gamma_initializer="zeros",
                                                             name="1", dtype=dt)], name="W", dtype=dt)
         else:
-            self.W = dense(in_channels, "W", dt, )
+            self.W = dense(in_channels, "W", dt)
 
     def build(self, input_shape):
         shape = check_input(self, input_shape, rank=4, channels=self.in_channels)

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._nn import Conv2d, batch_norm, conv_bn, dense, fuse_conv_bn, pair
+from ._nn import Conv2d, batch_norm, conv_bn, dense, fuse_conv_bn
 from .base import check_input, register
 
 
@@ -30,6 +30,14 @@ def _identity_kernel(bn, channels, groups, kernel_size):
     for i in range(channels):
         k[kh // 2, kw // 2, i % per_group, i] = 1.0
     return fuse_conv_bn(k, None, bn)
+
+
+def _copy(layer):
+    """A new layer with the same config and weights (fusing a fused layer copies it)."""
+    new = type(layer).from_config(layer.get_config())
+    new.build(layer._built_shape)
+    new.set_weights(layer.get_weights())
+    return new
 
 
 class _RepBase(keras.layers.Layer):
@@ -56,7 +64,7 @@ class _RepBase(keras.layers.Layer):
         if not self.built:
             raise ValueError(f"{type(self).__name__} '{self.name}': build (call) the layer before fusing it.")
         if self.deploy:
-            return self
+            return _copy(self)
         kernel, bias = self._equivalent_kernel_bias()
         layer = type(self).from_config({**self.get_config(), "deploy": True})
         layer.build(self._built_shape)

@@ -152,9 +152,11 @@ class RepMLPBlock(keras.layers.Layer):
         fc1 absorbing the BN after the average pool. Same outputs in inference mode."""
         if not self.built:
             raise ValueError(f"RepMLPBlock '{self.name}': build (call) the layer before fusing it.")
-        if self.deploy:
-            return self
-        hw = self.h * self.w
+        if self.deploy:   # already fused: a copy
+            layer = RepMLPBlock.from_config(self.get_config())
+            layer.build((None, self.H, self.W, self.C))
+            layer.set_weights(self.get_weights())
+            return layer
         k3, b3 = fuse_conv_bn(self.fc3.kernel, None, self.fc3_bn)
         for branch in self.repconvs:
             conv, bn = branch.children_
@@ -179,7 +181,6 @@ class RepMLPBlock(keras.layers.Layer):
             new_fc1.bias.assign((np.asarray(fc1.bias, np.float64) + np.repeat(shift, rep) @ k1).astype(np.float32))
             new_fc2.kernel.assign(fc2.kernel)
             new_fc2.bias.assign(fc2.bias)
-        del hw
         return layer
 
     def to_deploy(self):
