@@ -377,3 +377,29 @@ def test_torch_layouts_are_converted():
     assert k.shape == tuple(od.weight.shape) and k[1, 2, 0, 3, 5] == t[1, 5, 3, 2, 0]
     sa = L.ShuffleAttention(16, G=2)
     assert sa.torch_to_keras("cweight", np.ones((1, 4, 1, 1))).shape == (4,)
+
+
+def test_deploy_forms_swap_in_with_clone_model():
+    """What `export` does: clone the model, replacing every layer that has a deploy form."""
+    inp = keras.Input((6, 6, 8))
+    x = L.RepVGGBlock(8, 8, name="rep")(inp)
+    x = L.GlobalFilter(8, 6, 4, name="filter")(x)
+    x = L.ACNetBlock(8, 4, stride=2, name="ac")(x)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D(name="pool")(x))
+    for layer in model.layers:
+        randomize(layer, seed=3)
+    deployed = keras.models.clone_model(
+        model, clone_function=lambda l: l.to_deploy() if hasattr(l, "to_deploy") else l)
+    assert deployed.get_layer("filter").use_dft and deployed.get_layer("rep").deploy
+    x = sample((2, 6, 6, 8))
+    np.testing.assert_allclose(np.asarray(deployed(x)), np.asarray(model(x, training=False)), atol=1e-5)
+
+
+def test_training_updates_batch_norm_inside_blocks():
+    layer = L.RepVGGBlock(4, 4)
+    inp = keras.Input((5, 5, 4))
+    model = keras.Model(inp, layer(inp))
+    before = np.asarray(layer.rbr_dense.children_[1].moving_mean).copy()
+    model.compile("sgd", "mse")
+    model.fit(sample((4, 5, 5, 4)), np.zeros((4, 5, 5, 4), np.float32), epochs=1, verbose=0)
+    assert not np.allclose(before, np.asarray(layer.rbr_dense.children_[1].moving_mean))
