@@ -1,0 +1,273 @@
+"""Building blocks with PyTorch numerics, used inside the attention layers.
+
+They exist so that a layer reads like its reference implementation: `Conv2d` pads the way
+`torch.nn.Conv2d` does, `batch_norm` has PyTorch's epsilon and momentum, `Chain` is an
+`nn.Sequential` whose children keep their names (`rbr_dense.conv`, `rbr_dense.bn`) so that
+`zoo.convert` can map a checkpoint onto them by name.
+
+The unfold/fold helpers replace `tf.image.extract_patches` (not a TFLite builtin) with
+gathers, pads and adds that every runtime has.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+BN_EPS = 1e-5      # PyTorch's default (Keras' is 1e-3)
+BN_MOMENTUM = 0.9  # PyTorch momentum 0.1 for the running statistics
+
+
+def pair(v) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+class Conv2d(keras.layers.Conv2D):
+    """`torch.nn.Conv2d` semantics on NHWC: explicit symmetric zero padding.
+
+    Keras' "same" pads 0 before / 1 after on a stride-2 conv over an even size, PyTorch pads
+    1 / 1; "same" is used only where both agree (stride 1, symmetric padding).
+    """
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 use_bias=True, **kwargs):
+        k, s, d, p = pair(kernel_size), pair(stride), pair(dilation), pair(padding)
+        same = s == (1, 1) and all(2 * p[i] == d[i] * (k[i] - 1) for i in range(2))
+        self.torch_padding = (0, 0) if same else p
+        super().__init__(filters, k, strides=s, padding="same" if same else "valid", dilation_rate=d,
+                         groups=groups, use_bias=use_bias, **kwargs)
+
+    def call(self, x):
+        ph, pw = self.torch_padding
+        if ph or pw:
+            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        return super().call(x)
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1:
+            return super().convolution_op(inputs, kernel)
+        # A grouped conv as one conv per group: Keras' TF backend runs grouped convs through an
+        # XLA-compiled function, which tf2onnx leaves in the graph as an unconvertible call.
+        cin, cout = kernel.shape[2], kernel.shape[3] // self.groups
+        outs = [ops.conv(inputs[..., g * cin:(g + 1) * cin], kernel[..., g * cout:(g + 1) * cout],
+                         strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate,
+                         data_format=self.data_format) for g in range(self.groups)]
+        return ops.concatenate(outs, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        ph, pw = self.torch_padding
+        return super().compute_output_shape(
+            (b, None if h is None else h + 2 * ph, None if w is None else w + 2 * pw, c))
+
+
+class DepthwiseConv2d(keras.layers.DepthwiseConv2D):
+    """Depthwise `torch.nn.Conv2d(C, C*m, k, groups=C)` with PyTorch's explicit padding."""
+
+    def __init__(self, kernel_size, stride=1, padding=0, dilation=1, depth_multiplier=1, use_bias=True,
+                 **kwargs):
+        k, s, d, p = pair(kernel_size), pair(stride), pair(dilation), pair(padding)
+        same = s == (1, 1) and all(2 * p[i] == d[i] * (k[i] - 1) for i in range(2))
+        self.torch_padding = (0, 0) if same else p
+        super().__init__(k, strides=s, padding="same" if same else "valid", dilation_rate=d,
+                         depth_multiplier=depth_multiplier, use_bias=use_bias, **kwargs)
+
+    def call(self, x):
+        ph, pw = self.torch_padding
+        if ph or pw:
+            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        return super().call(x)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        ph, pw = self.torch_padding
+        return super().compute_output_shape(
+            (b, None if h is None else h + 2 * ph, None if w is None else w + 2 * pw, c))
+
+
+class DepthwiseConv1d(keras.layers.DepthwiseConv1D):
+    """Depthwise `torch.nn.Conv1d(C, C, k, groups=C, padding=k//2)` over (B, N, C) tokens.
+
+    `torch_to_keras` maps the PyTorch weight (C, 1, k) to Keras' (k, C, 1).
+    """
+
+    def __init__(self, kernel_size, use_bias=True, **kwargs):
+        if kernel_size % 2 != 1:
+            raise ValueError(f"DepthwiseConv1d: kernel_size must be odd, got {kernel_size}")
+        super().__init__(kernel_size, padding="same", use_bias=use_bias, **kwargs)
+
+    def torch_to_keras(self, name, array):
+        if name == "kernel" and array.ndim == 3:
+            return np.transpose(array, (2, 0, 1))
+        return None
+
+
+def batch_norm(name, dtype=None, eps=BN_EPS):
+    return keras.layers.BatchNormalization(epsilon=eps, momentum=BN_MOMENTUM, name=name, dtype=dtype)
+
+
+def layer_norm(name, dtype=None, eps=1e-5):
+    return keras.layers.LayerNormalization(epsilon=eps, name=name, dtype=dtype)
+
+
+def dense(units, name, dtype=None, use_bias=True):
+    return keras.layers.Dense(units, use_bias=use_bias, name=name, dtype=dtype)
+
+
+def gelu(x):
+    """Exact (erf) GELU, PyTorch's nn.GELU default."""
+    return keras.activations.gelu(x, approximate=False)
+
+
+class Chain(keras.layers.Layer):
+    """`nn.Sequential`: children are called in order and keep their own names.
+
+    Children may be Keras layers or plain callables (activations); only layers hold weights.
+    Internal to the attention layers (their config rebuilds it), hence not serializable alone.
+    """
+
+    def __init__(self, children, **kwargs):
+        super().__init__(**kwargs)
+        self.children_ = list(children)
+
+    def build(self, input_shape):
+        shape = input_shape
+        for child in self.children_:
+            if isinstance(child, keras.layers.Layer):
+                if not child.built:
+                    child.build(shape)
+                shape = child.compute_output_shape(shape)
+
+    def call(self, x):
+        for child in self.children_:
+            x = child(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape
+        for child in self.children_:
+            if isinstance(child, keras.layers.Layer):
+                shape = child.compute_output_shape(shape)
+        return shape
+
+
+def conv_bn(filters, kernel_size, name, *, stride=1, padding=None, groups=1, dilation=1, dtype=None,
+            conv_bias=False, activation=None, bn_name="bn", conv_name="conv"):
+    """`nn.Sequential(conv=Conv2d(bias=False), bn=BatchNorm2d[, act])`, the conv-BN pair of
+    RepVGG / ACNet / MobileViT blocks."""
+    k = pair(kernel_size)
+    if padding is None:
+        padding = (dilation * (k[0] - 1) // 2, dilation * (k[1] - 1) // 2)
+    children = [Conv2d(filters, k, stride=stride, padding=padding, groups=groups, dilation=dilation,
+                       use_bias=conv_bias, name=conv_name, dtype=dtype),
+                batch_norm(bn_name, dtype)]
+    if activation is not None:
+        children.append(keras.activations.get(activation))
+    return Chain(children, name=name, dtype=dtype)
+
+
+def fuse_conv_bn(kernel, bias, bn) -> tuple[np.ndarray, np.ndarray]:
+    """Fold an inference-mode BatchNormalization into the preceding conv's (Keras-layout) kernel."""
+    gamma, beta, mean, var = (np.asarray(v, dtype=np.float64) for v in
+                              (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+    scale = gamma / np.sqrt(var + bn.epsilon)
+    k = np.asarray(kernel, dtype=np.float64) * scale          # the last axis is the output channel
+    b = (np.zeros_like(scale) if bias is None else np.asarray(bias, np.float64)) * scale + beta - mean * scale
+    return k, b
+
+
+def window_indices(size: int, kernel: int, stride: int) -> np.ndarray:
+    """Rows of every window of an unfold along one axis (over an already padded axis)."""
+    n = (size - kernel) // stride + 1
+    return (np.arange(n)[:, None] * stride + np.arange(kernel)[None, :]).astype(np.int32)
+
+
+def unfold(x, kernel_size, stride=1, padding=0):
+    """`F.unfold` on NHWC: (B, H, W, C) -> (B, h, w, kh, kw, C), h/w the number of windows.
+
+    Two constant-index gathers (TFLite GATHER, ONNX Gather) instead of extract_patches.
+    Needs static H and W.
+    """
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride)
+    ph, pw = pair(padding)
+    if ph or pw:
+        x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    rows, cols = window_indices(H, kh, sh), window_indices(W, kw, sw)
+    h, w = rows.shape[0], cols.shape[0]
+    x = ops.take(x, rows.reshape(-1), axis=1)                       # (B, h*kh, W, C)
+    x = ops.take(x, cols.reshape(-1), axis=2)                       # (B, h*kh, w*kw, C)
+    x = ops.reshape(x, (-1, h, kh, w, kw, C))
+    return ops.transpose(x, (0, 1, 3, 2, 4, 5))
+
+
+def fold(patches, output_size, kernel_size, stride=1, padding=0):
+    """`F.fold` on NHWC, the adjoint of `unfold`: (B, h, w, kh, kw, C) -> (B, H, W, C),
+    overlapping contributions summed. Written as kh*kw zero-interleaves, pads and adds.
+    """
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(stride)
+    ph, pw = pair(padding)
+    H, W = pair(output_size)
+    h, w, C = patches.shape[1], patches.shape[2], patches.shape[5]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            p = patches[:, :, :, i, j, :]                             # (B, h, w, C)
+            if sh > 1 or sw > 1:  # place window (a, b) at row a*sh, column b*sw
+                p = ops.reshape(p, (-1, h, 1, w, 1, C))
+                p = ops.pad(p, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]])
+                p = ops.reshape(p, (-1, h * sh, w * sw, C))
+            top, left = i, j
+            bottom = Hp - top - p.shape[1]
+            right = Wp - left - p.shape[2]
+            if bottom < 0:
+                p, bottom = p[:, :p.shape[1] + bottom], 0
+            if right < 0:
+                p, right = p[:, :, :p.shape[2] + right], 0
+            p = ops.pad(p, [[0, 0], [top, bottom], [left, right], [0, 0]])
+            out = p if out is None else out + p
+    return out[:, ph:ph + H, pw:pw + W, :]
+
+
+def channel_shuffle(x, groups: int):
+    """ShuffleNet channel shuffle on NHWC (the order PyTorch's NCHW shuffle gives)."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    x = ops.reshape(x, (-1, h, w, groups, c // groups))
+    x = ops.transpose(x, (0, 1, 2, 4, 3))
+    return ops.reshape(x, (-1, h, w, c))
+
+
+def neg_inf(dtype) -> float:
+    """A large negative logit that is finite in `dtype` (float16 has no room for -1e9)."""
+    return -6.0e4 if str(dtype) in ("float16", "bfloat16") else -1.0e9
+
+
+def split_heads(x, heads: int):
+    """(B, N, heads*d) -> (B, heads, N, d)."""
+    n, c = x.shape[1], x.shape[2]
+    x = ops.reshape(x, (-1, n, heads, c // heads))
+    return ops.transpose(x, (0, 2, 1, 3))
+
+
+def merge_heads(x):
+    """(B, heads, N, d) -> (B, N, heads*d)."""
+    h, n, d = x.shape[1], x.shape[2], x.shape[3]
+    return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (-1, n, h * d))
+
+
+def static_dim(layer, shape, axis: int, what: str) -> int:
+    v = shape[axis]
+    if v is None:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}' needs a static {what} "
+                         f"(got input shape {tuple(shape)}).")
+    return int(v)
+
+
+def isqrt_exact(n: int) -> int | None:
+    r = int(math.isqrt(n))
+    return r if r * r == n else None

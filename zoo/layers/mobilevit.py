@@ -1,0 +1,207 @@
+"""MobileViT block (v1) and MobileViTv2's separable self-attention, with timm's module names."""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from ._nn import Conv2d, conv_bn, dense, layer_norm
+from .base import check_input, register
+
+
+class VitAttention(keras.layers.Layer):
+    """timm's `Attention`: `qkv` Linear(dim, 3*dim) laid out (3, heads, head_dim), `proj`."""
+
+    def __init__(self, dim, num_heads=8, qkv_bias=True, attn_drop=0.0, proj_drop=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if dim % num_heads:
+            raise ValueError(f"attention: num_heads ({num_heads}) must divide dim ({dim})")
+        self.dim, self.num_heads = dim, num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = dense(3 * dim, "qkv", self.dtype_policy, use_bias=qkv_bias)
+        self.proj = dense(dim, "proj", self.dtype_policy)
+        self.attn_drop = keras.layers.Dropout(attn_drop, name="attn_drop", dtype=self.dtype_policy)
+        self.proj_drop = keras.layers.Dropout(proj_drop, name="proj_drop", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        self.qkv.build(input_shape)
+        self.proj.build(input_shape)
+
+    def call(self, x):
+        n = x.shape[1]
+        qkv = ops.transpose(ops.reshape(self.qkv(x), (-1, n, 3, self.num_heads, self.head_dim)), (2, 0, 3, 1, 4))
+        q, k, v = qkv[0], qkv[1], qkv[2]                                  # (B, heads, N, hd)
+        attn = ops.matmul(q * (self.head_dim ** -0.5), ops.transpose(k, (0, 1, 3, 2)))
+        attn = self.attn_drop(ops.softmax(attn, axis=-1))
+        out = ops.reshape(ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3)), (-1, n, self.dim))
+        return self.proj_drop(self.proj(out))
+
+
+class _Mlp(keras.layers.Layer):
+    def __init__(self, hidden, out, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.fc1 = dense(hidden, "fc1", self.dtype_policy)
+        self.fc2 = dense(out, "fc2", self.dtype_policy)
+        self.act = keras.activations.get(activation)
+        self.hidden = hidden
+
+    def build(self, input_shape):
+        self.fc1.build(input_shape)
+        self.fc2.build(tuple(input_shape[:-1]) + (self.hidden,))
+
+    def call(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class _TransformerBlock(keras.layers.Layer):
+    """timm's ViT `Block` (pre-norm attention and MLP, residuals), as MobileViT uses it."""
+
+    def __init__(self, dim, num_heads, mlp_ratio, activation="silu", attn_drop=0.0, drop=0.0, **kwargs):
+        super().__init__(**kwargs)
+        dt = self.dtype_policy
+        self.norm1 = layer_norm("norm1", dt)
+        self.attn = VitAttention(dim, num_heads, attn_drop=attn_drop, proj_drop=drop, name="attn", dtype=dt)
+        self.norm2 = layer_norm("norm2", dt)
+        self.mlp = _Mlp(int(dim * mlp_ratio), dim, activation, name="mlp", dtype=dt)
+
+    def build(self, input_shape):
+        for l in (self.norm1, self.attn, self.norm2, self.mlp):
+            l.build(input_shape)
+
+    def call(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+@register
+class MobileViTAttention(keras.layers.Layer):
+    """MobileViT block (Mehta & Rastegari, "MobileViT: Light-weight, General-purpose, and
+    Mobile-friendly Vision Transformer", ICLR 2022).
+
+    Local representation (kxk conv-BN-SiLU, 1x1 conv to `dim`), global representation
+    (unfold into `patch_size` patches, a transformer over the patches at each pixel offset,
+    LayerNorm, fold), 1x1 conv-BN-SiLU back to the input channels and a kxk conv-BN-SiLU
+    fusion of `[input, result]`. Input (batch, height, width, in_channel); output the same
+    shape. A size that is not a multiple of the patch is resized (bilinear) around the
+    transformer, as timm does.
+
+    Args (External-Attention names, timm's structure): in_channel, dim (transformer width),
+    kernel_size, patch_size, depth (transformer blocks), num_heads, mlp_ratio, out_channel
+    (None: in_channel), fusion (the conv_fusion step; timm's `no_fusion=False`), attn_drop, drop.
+
+    Sublayers follow timm's `MobileVitBlock`, so timm MobileViT checkpoints map by name:
+    `conv_kxk.conv/bn`, `conv_1x1`, `transformer.{i}.norm1`, `.attn.qkv`, `.attn.proj`,
+    `.norm2`, `.mlp.fc1`, `.mlp.fc2`, `norm`, `conv_proj.conv/bn`, `conv_fusion.conv/bn`.
+    """
+
+    def __init__(self, in_channel=3, dim=512, kernel_size=3, patch_size=7, depth=3, num_heads=8, mlp_ratio=2.0,
+                 out_channel=None, fusion=True, attn_drop=0.0, drop=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.in_channel, self.dim, self.kernel_size, self.patch_size = in_channel, dim, kernel_size, patch_size
+        self.depth, self.num_heads, self.mlp_ratio, self.fusion = depth, num_heads, float(mlp_ratio), fusion
+        self.out_channel = in_channel if out_channel is None else out_channel
+        self.attn_drop_rate, self.drop_rate = float(attn_drop), float(drop)
+        dt = self.dtype_policy
+        self.conv_kxk = conv_bn(in_channel, kernel_size, "conv_kxk", dtype=dt, activation="silu")
+        self.conv_1x1 = Conv2d(dim, 1, use_bias=False, name="conv_1x1", dtype=dt)
+        self.transformer = [_TransformerBlock(dim, num_heads, mlp_ratio, "silu", attn_drop, drop,
+                                              name=f"transformer.{i}", dtype=dt) for i in range(depth)]
+        self.norm = layer_norm("norm", dt)
+        self.conv_proj = conv_bn(self.out_channel, 1, "conv_proj", dtype=dt, activation="silu")
+        self.conv_fusion = conv_bn(self.out_channel, kernel_size, "conv_fusion", dtype=dt, activation="silu") \
+            if fusion else None
+
+    def build(self, input_shape):
+        shape = check_input(self, input_shape, rank=4, channels=self.in_channel)
+        b = shape[0]
+        self.conv_kxk.build(shape)
+        self.conv_1x1.build(tuple(shape[:3]) + (self.in_channel,))
+        for blk in self.transformer:
+            blk.build((None, None, self.dim))
+        self.norm.build((None, None, self.dim))
+        self.conv_proj.build((b, None, None, self.dim))
+        if self.conv_fusion is not None:
+            self.conv_fusion.build((b, None, None, self.in_channel + self.out_channel))
+
+    def call(self, x):
+        shortcut = x
+        y = self.conv_1x1(self.conv_kxk(x))
+        H, W = y.shape[1], y.shape[2]
+        p = self.patch_size
+        nh, nw = math.ceil(H / p), math.ceil(W / p)
+        resized = (nh * p, nw * p) != (H, W)
+        if resized:
+            y = ops.image.resize(y, (nh * p, nw * p), interpolation="bilinear", antialias=False)
+        # unfold: (B, nh*p, nw*p, D) -> (B*P, N, D), P pixels of a patch, N patches
+        y = ops.reshape(y, (-1, nh, p, nw, p, self.dim))
+        y = ops.reshape(ops.transpose(y, (0, 2, 4, 1, 3, 5)), (-1, nh * nw, self.dim))
+        for blk in self.transformer:
+            y = blk(y)
+        y = self.norm(y)
+        # fold
+        y = ops.reshape(y, (-1, p, p, nh, nw, self.dim))
+        y = ops.reshape(ops.transpose(y, (0, 3, 1, 4, 2, 5)), (-1, nh * p, nw * p, self.dim))
+        if resized:
+            y = ops.image.resize(y, (H, W), interpolation="bilinear", antialias=False)
+        y = self.conv_proj(y)
+        if self.conv_fusion is not None:
+            y = self.conv_fusion(ops.concatenate([shortcut, y], axis=-1))
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:3]) + (self.out_channel,)
+
+    def get_config(self):
+        return {**super().get_config(), "in_channel": self.in_channel, "dim": self.dim,
+                "kernel_size": self.kernel_size, "patch_size": self.patch_size, "depth": self.depth,
+                "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "out_channel": self.out_channel,
+                "fusion": self.fusion, "attn_drop": self.attn_drop_rate, "drop": self.drop_rate}
+
+
+@register
+class MobileViTv2Attention(keras.layers.Layer):
+    """Separable self-attention of MobileViTv2 (Mehta & Rastegari, "Separable Self-attention
+    for Mobile Vision Transformers", 2022), linear in the number of tokens:
+    `cs = softmax_N(x W_I)`, `cv = sum_N cs * (x W_K)`, `out = W_O(ReLU(x W_V) * cv)`.
+
+    Input tokens (batch, N, d_model), or unfolded patches (batch, P, N, d_model) (timm's
+    (B, C, P, N) layout, channels last) where the softmax runs over N for each of the P
+    pixel offsets. Output the input's shape.
+
+    Args: d_model, attn_drop, proj_drop, bias.
+
+    Sublayers follow timm's `LinearSelfAttention`: `qkv_proj` (d_model -> 1 + 2*d_model,
+    split [query 1, key d, value d]) and `out_proj` (1x1 convs, held as Dense).
+    """
+
+    def __init__(self, d_model, attn_drop=0.0, proj_drop=0.0, bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.d_model, self.attn_drop_rate, self.proj_drop_rate, self.bias = d_model, float(attn_drop), \
+            float(proj_drop), bias
+        dt = self.dtype_policy
+        self.qkv_proj = dense(1 + 2 * d_model, "qkv_proj", dt, use_bias=bias)
+        self.out_proj = dense(d_model, "out_proj", dt, use_bias=bias)
+        self.attn_drop = keras.layers.Dropout(self.attn_drop_rate, name="attn_drop", dtype=dt)
+        self.out_drop = keras.layers.Dropout(self.proj_drop_rate, name="out_drop", dtype=dt)
+
+    def build(self, input_shape):
+        shape = check_input(self, input_shape, rank=(3, 4), channels=self.d_model,
+                            layout="tokens (batch, N, d_model) or patches (batch, P, N, d_model)")
+        self.qkv_proj.build(shape)
+        self.out_proj.build(shape)
+
+    def call(self, x):
+        d = self.d_model
+        qkv = self.qkv_proj(x)
+        query, key, value = qkv[..., :1], qkv[..., 1:1 + d], qkv[..., 1 + d:]
+        scores = self.attn_drop(ops.softmax(query, axis=-2))                # over the N tokens
+        context = ops.sum(key * scores, axis=-2, keepdims=True)
+        return self.out_drop(self.out_proj(ops.relu(value) * context))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "d_model": self.d_model, "attn_drop": self.attn_drop_rate,
+                "proj_drop": self.proj_drop_rate, "bias": self.bias}
