@@ -90,10 +90,8 @@ res["MixerBlock"] = parity(mlp_mixer.MixerBlock(16, 12, mlp_ratio=(0.5, 2.0)), L
                            x(2, 12, 16), False)
 res["gMLPBlock"] = parity(mlp_mixer.SpatialGatingBlock(16, 12, mlp_ratio=2), L.gMLPBlock(16, 12, 16, name="blk"),
                           x(2, 12, 16), False)
-# zoo.convert renames every variable called "beta" to "bias" (meant for BatchNorm/LayerNorm), so
-# ResMLP's Affine.beta needs this rename until convert restricts it to normalisation layers
-res["ResMLPBlock"] = parity(mlp_mixer.ResBlock(16, 12), L.ResMLPBlock(16, 12, name="blk"), x(2, 12, 16), False,
-                            lambda k: k.replace(".beta", ".bias"))
+# ResMLP's Affine keeps its own alpha/beta names (convert renames gamma/beta of norm layers only)
+res["ResMLPBlock"] = parity(mlp_mixer.ResBlock(16, 12), L.ResMLPBlock(16, 12, name="blk"), x(2, 12, 16), False)
 
 class GlobalFilter(torch.nn.Module):   # the official GFNet filter (forward written out)
     def __init__(self, dim, h, w):

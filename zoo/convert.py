@@ -24,13 +24,23 @@ import numpy as np
 
 from .errors import CheckpointError
 
-_LEAF_NAMES = {
-    "kernel": "weight",
+_LEAF_NAMES = {"kernel": "weight"}
+# Keras norm layers name their affine weights gamma/beta; PyTorch calls them weight/bias. Only
+# for these classes: a layer's own `gamma` (CrissCross, UFO) or `beta` (ResMLP Affine) keeps its name.
+_NORM_LEAF_NAMES = {
     "gamma": "weight",
     "beta": "bias",
     "moving_mean": "running_mean",
     "moving_variance": "running_var",
 }
+_NORM_LAYERS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.GroupNormalization)
+
+
+def torch_leaf(layer, var_name: str) -> str:
+    """The PyTorch state-dict leaf name of a Keras variable."""
+    if isinstance(layer, _NORM_LAYERS) and var_name in _NORM_LEAF_NAMES:
+        return _NORM_LEAF_NAMES[var_name]
+    return _LEAF_NAMES.get(var_name, var_name)
 
 # integer buffers that checkpoints carry and Keras has no use for
 SKIPPED_SUFFIXES = ("num_batches_tracked", "relative_position_index")
@@ -63,7 +73,7 @@ def weight_slots(model: keras.Model) -> dict[str, Slot]:
     for top in model.layers:
         for path, layer in _walk(top, top.name):
             for var in _own_variables(layer):
-                leaf = _LEAF_NAMES.get(var.name, var.name)
+                leaf = torch_leaf(layer, var.name)
                 key = f"{path}.{leaf}"
                 if key in slots:
                     raise RuntimeError(f"two variables map to checkpoint key {key!r}: layer names must be unique")
@@ -122,6 +132,13 @@ def _short_list(items, n=8):
     return ", ".join(items[:n]) + more
 
 
+def _fits(slot: Slot, array) -> bool:
+    try:
+        return tuple(slot.to_keras(np.asarray(array)).shape) == tuple(slot.variable.shape)
+    except ValueError:
+        return False
+
+
 def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_conv: str | None = None,
                      classifier: str | None = None, in_chans: int = 3, checkpoint_filter=None,
                      model_name: str | None = None, source: str | None = None) -> None:
@@ -140,8 +157,7 @@ def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_
     new_head = False
     if classifier:
         cls_keys = [k for k in state if k.startswith(classifier + ".")]
-        if any(k not in slots or tuple(slots[k].to_keras(state[k]).shape) != tuple(slots[k].variable.shape)
-               for k in cls_keys):
+        if any(k not in slots or not _fits(slots[k], state[k]) for k in cls_keys):
             for k in cls_keys:  # no head, or another number of classes: the new head keeps its init
                 state.pop(k)
             new_head = True
@@ -159,7 +175,11 @@ def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_
         if not np.issubdtype(array.dtype, np.floating):
             misshaped.append(f"{key} (dtype {array.dtype})")
             continue
-        value = slot.to_keras(array)
+        try:
+            value = slot.to_keras(array)
+        except ValueError:  # the layout change cannot apply to this shape (reshape, transpose)
+            misshaped.append(f"{key}: checkpoint {tuple(array.shape)}, model {tuple(slot.variable.shape)}")
+            continue
         if tuple(value.shape) != tuple(slot.variable.shape):
             misshaped.append(f"{key}: checkpoint {tuple(array.shape)} -> {tuple(value.shape)}, "
                              f"model {tuple(slot.variable.shape)}")
