@@ -192,7 +192,7 @@ def load_keras_state(model, state: dict[str, np.ndarray], *, first_conv: str | N
     are dropped and the head keeps its fresh initialisation; a first conv trained on another
     number of input channels is adapted to `in_chans` the way timm does.
     """
-    from .convert import _short_list, adapt_input_conv
+    from .convert import adapt_input_conv, mismatch_error
 
     what = f"model {model_name or model.name!r}" + (f" from {source}" if source else "")
     variables = _model_variables(model)
@@ -221,13 +221,8 @@ def load_keras_state(model, state: dict[str, np.ndarray], *, first_conv: str | N
     misshaped = sorted(f"{p}: file {tuple(state[p].shape)}, model {tuple(variables[p].shape)}"
                        for p in set(state) & set(variables) if tuple(state[p].shape) != tuple(variables[p].shape))
     if unexpected or missing or misshaped:
-        raise CheckpointError(
-            f"Keras weights do not fit {what}: {len(unexpected)} unexpected, {len(missing)} missing, "
-            f"{len(misshaped)} mis-shaped tensors.\n"
-            + (f"  unexpected: {_short_list(unexpected)}\n" if unexpected else "")
-            + (f"  missing: {_short_list(missing)}\n" if missing else "")
-            + (f"  mis-shaped: {_short_list(misshaped, 5)}\n" if misshaped else "")
-            + "Check that the file was written for this architecture (its config.json names the arch).")
+        raise mismatch_error(f"Keras weights do not fit {what}", unexpected, missing, misshaped,
+                             "Check that the file was written for this architecture (its config.json names the arch).")
     for p, v in variables.items():
         if p in state:
             v.assign(state[p].astype(v.dtype))

@@ -132,6 +132,16 @@ def _short_list(items, n=8):
     return ", ".join(items[:n]) + more
 
 
+def mismatch_error(title: str, unexpected, missing, misshaped, advice: str, hint: str = "") -> CheckpointError:
+    """One error listing every unexpected, missing and mis-shaped tensor of a strict load."""
+    return CheckpointError(
+        f"{title}: {len(unexpected)} unexpected, {len(missing)} missing, {len(misshaped)} mis-shaped tensors.{hint}\n"
+        + (f"  unexpected: {_short_list(unexpected)}\n" if unexpected else "")
+        + (f"  missing: {_short_list(missing)}\n" if missing else "")
+        + (f"  mis-shaped: {_short_list(misshaped, 5)}\n" if misshaped else "")
+        + advice)
+
+
 def _fits(slot: Slot, array) -> bool:
     try:
         return tuple(slot.to_keras(np.asarray(array)).shape) == tuple(slot.variable.shape)
@@ -189,13 +199,9 @@ def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_
         hint = ""
         if len(missing) + len(unexpected) > len(converted):
             hint = " This checkpoint looks like it belongs to another architecture."
-        raise CheckpointError(
-            f"Checkpoint does not fit {what}: {len(unexpected)} unexpected, {len(missing)} missing, "
-            f"{len(misshaped)} mis-shaped tensors.{hint}\n"
-            + (f"  unexpected: {_short_list(unexpected)}\n" if unexpected else "")
-            + (f"  missing: {_short_list(missing)}\n" if missing else "")
-            + (f"  mis-shaped: {_short_list(misshaped, 5)}\n" if misshaped else "")
-            + "Check that the checkpoint is for this architecture (zoo.model_info(name)['source']).")
+        raise mismatch_error(f"Checkpoint does not fit {what}", unexpected, missing, misshaped,
+                             "Check that the checkpoint is for this architecture (zoo.model_info(name)['source']).",
+                             hint)
     for key, value in converted.items():
         slot = slots[key]
         slot.variable.assign(value.astype(slot.variable.dtype))

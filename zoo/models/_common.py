@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import keras
 
+from ..layers._nn import BN_EPS, BN_MOMENTUM  # PyTorch's BatchNorm defaults
 from ..layers.base import register
-
-BN_EPS = 1e-5   # PyTorch's default (Keras' is 1e-3)
-BN_MOMENTUM = 0.9  # PyTorch momentum 0.1 for the running statistics
 
 
 def conv2d(x, filters, kernel_size, *, stride=1, padding=None, dilation=1, groups=1, use_bias=False, name):
