@@ -34,7 +34,7 @@ from .s2 import S2Attention
 from .se import SEAttention
 from .shuffle import ShuffleAttention, SpatialGroupEnhance
 from .simam import SimAM
-from .sk import SKAttention
+from .sk import SelectiveKernelAttn, SKAttention
 from .stn import STN, SpatialTransformer
 from .triplet import TripletAttention
 from .vip import WeightedPermuteMLP
@@ -52,4 +52,5 @@ ATTENTION_LAYERS = [
 ]
 
 __all__ = [c.__name__ for c in ATTENTION_LAYERS] + [
-    "ACNet", "RepBlock", "RepMLP", "STN", "RelPosBias", "DropPath", "check_input", "ATTENTION_LAYERS"]
+    "ACNet", "RepBlock", "RepMLP", "STN", "RelPosBias", "SelectiveKernelAttn", "DropPath", "check_input",
+    "ATTENTION_LAYERS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ._nn import Chain, Conv2d, batch_norm, dense
+from ._nn import BN_EPS, BN_MOMENTUM, Chain, Conv2d, batch_norm, dense
 from .base import check_input, register
 
 
@@ -64,3 +64,50 @@ class SKAttention(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "channel": self.channel, "kernels": list(self.kernels),
                 "reduction": self.reduction, "group": self.group, "L": self.L}
+
+
+@register
+class SelectiveKernelAttn(keras.layers.Layer):
+    """Attention over the paths of a selective-kernel conv, and their fusion.
+
+    Takes the list of path outputs (each (batch, height, width, channels)) and returns
+    `sum_p softmax_p(fc_select(relu(bn(fc_reduce(mean_hw(sum_p x_p)))))) * x_p`.
+    Sublayers `fc_reduce`, `bn`, `fc_select` match timm's SelectiveKernelAttn; the convolution
+    paths around it are built by the network (zoo/models/sknet.py), as timm's SelectiveKernel does.
+    """
+
+    def __init__(self, channels, num_paths=2, attn_channels=32, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.num_paths = num_paths
+        self.attn_channels = attn_channels
+        self.fc_reduce = keras.layers.Dense(attn_channels, use_bias=False, name="fc_reduce", dtype=self.dtype_policy)
+        self.bn = keras.layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name="bn",
+                                                  dtype=self.dtype_policy)
+        self.fc_select = keras.layers.Dense(channels * num_paths, use_bias=False, name="fc_select",
+                                            dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != self.num_paths:
+            raise ValueError(f"SelectiveKernelAttn '{self.name}' takes a list of {self.num_paths} path outputs")
+        for shape in input_shape:
+            check_input(self, shape, rank=4, channels=self.channels)
+        batch = input_shape[0][0]
+        self.fc_reduce.build((batch, self.channels))
+        self.bn.build((batch, self.attn_channels))
+        self.fc_select.build((batch, self.attn_channels))
+
+    def call(self, paths, training=None):
+        x = ops.stack(paths, axis=1)                                   # (B, P, H, W, C)
+        s = ops.mean(ops.sum(x, axis=1), axis=(1, 2))                  # (B, C)
+        s = ops.relu(self.bn(self.fc_reduce(s), training=training))
+        a = ops.reshape(self.fc_select(s), (-1, self.num_paths, self.channels))
+        a = ops.softmax(a, axis=1)                                     # over the paths
+        return ops.sum(x * a[:, :, None, None, :], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "num_paths": self.num_paths,
+                "attn_channels": self.attn_channels}
