@@ -13,7 +13,7 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from . import layers  # noqa: E402
 from .data import decode_predictions, preprocess  # noqa: E402
-from .errors import (CheckpointError, InvalidArgumentError, UnknownModelError,  # noqa: E402
+from .errors import (CheckpointError, ExportError, InvalidArgumentError, UnknownModelError,  # noqa: E402
                      WeightsUnavailableError, ZooError)
 from .factory import create, feature_info, model_info  # noqa: E402
 from .registry import list_models  # noqa: E402
@@ -23,4 +23,5 @@ __version__ = "0.1.0"
 __all__ = [
     "create", "list_models", "model_info", "feature_info", "preprocess", "decode_predictions", "layers",
     "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError", "WeightsUnavailableError",
+    "ExportError",
 ]
