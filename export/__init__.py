@@ -24,7 +24,21 @@ from .deploy import deploy_model  # noqa: E402
 from .onnx import to_onnx  # noqa: E402
 from .photos import calibration_data  # noqa: E402
 from .saved_model import to_saved_model  # noqa: E402
+from .tfhub import to_tfhub  # noqa: E402
 from .tflite import to_tflite  # noqa: E402
+from .verification import VerifyReport, verify  # noqa: E402
 
-__all__ = ["to_saved_model", "to_tflite", "to_onnx", "calibration_data", "deploy_model", "photos",
-           "ExportError"]
+FORMATS = ("saved_model", "tflite", "onnx", "tfhub")
+QUANTIZE = ("fp32", "fp16", "dynamic", "int8")
+
+
+def to_format(model, path, format: str, **kwargs):
+    """Dispatch to to_saved_model / to_tflite / to_onnx / to_tfhub by name; returns the artifact path."""
+    from zoo.errors import InvalidArgumentError
+    fns = {"saved_model": to_saved_model, "tflite": to_tflite, "onnx": to_onnx, "tfhub": to_tfhub}
+    if format not in fns:
+        raise InvalidArgumentError(f"unsupported format {format!r}; choose from {list(FORMATS)}")
+    return fns[format](model, path, **kwargs)
+
+__all__ = ["to_saved_model", "to_tflite", "to_onnx", "to_tfhub", "to_format", "verify", "VerifyReport",
+           "calibration_data", "deploy_model", "photos", "ExportError", "FORMATS", "QUANTIZE"]

@@ -283,7 +283,8 @@ def load_interpreter(path_or_bytes, default_delegates: bool = True, num_threads:
 
 
 def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, int8_io: str = "uint8",
-              pixel_input: bool = True, metadata="auto", overwrite: bool = False, mean=None, std=None, labels=None, crop_pct=None,
+              pixel_input: bool = True, metadata="auto", overwrite: bool = False, mean=None, std=None,
+              labels=None, crop_pct=None,
               interpolation=None, check_inputs=None, progress: bool = False) -> Path:
     """Write `model` as a TFLite flatbuffer at `path` (batch 1, builtin ops only); returns the path.
 
