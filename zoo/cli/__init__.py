@@ -12,7 +12,7 @@ import os
 import sys
 
 # modules with subcommands, in help order
-COMMAND_MODULES = ["zoo.cli.models"]
+COMMAND_MODULES = ["zoo.cli.models", "zoo.cli.export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
