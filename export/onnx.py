@@ -48,8 +48,12 @@ def _tf2onnx():
     except ImportError as e:
         raise ExportError(f"ONNX export needs tf2onnx (pip install tf2onnx==1.17.0 onnx onnxruntime): {e}") from None
     try:  # tf2onnx 1.17 uses numpy aliases removed in numpy 2; Keras ships the same patch
+        import warnings
+
         from keras.src.export.tf2onnx_lib import patch_tf2onnx
-        patch_tf2onnx()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)   # its np.object probe
+            patch_tf2onnx()
     except ImportError:
         pass
     if not _ERFC_REGISTERED:
