@@ -34,6 +34,13 @@ def run(archs, out_dir: Path, img_size: int, skip_done: bool):
         print(f"[{i}/{len(archs)}] {arch}: {last} ({time.time() - t:.0f}s)", flush=True)
 
 
+def _depth_key(arch: str):
+    """Rough size order from the name (depth number, then width): small models run first."""
+    import re
+    nums = [int(n) for n in re.findall(r"\d+", arch.replace("legacy_", ""))]
+    return (nums[0] if nums else 50, nums[1:] if len(nums) > 1 else [], arch)
+
+
 def _cell(rec):
     if rec is None:
         return "not run"
@@ -107,8 +114,7 @@ def main(argv=None):
     out_dir = Path(args.out_dir)
     if args.run:
         import zoo
-        from zoo.factory import param_count
-        archs = args.archs or sorted(zoo.list_models(), key=param_count)   # small models first
+        archs = args.archs or sorted(zoo.list_models(), key=_depth_key)   # small models first
         run(archs, out_dir, args.img_size, skip_done=not args.redo)
     render(out_dir, Path(args.md))
 

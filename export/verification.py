@@ -268,7 +268,7 @@ def _run_tflite(path, cfg: ServingCfg, x, pixels, raw_images, use_mediapipe=True
         pass
     if md is not None:
         checks.append(Check("metadata", True, f"associated files {md['files']}"))
-        if use_mediapipe and cfg.labels:
+        if use_mediapipe:
             checks.append(_mediapipe_check(path, pixels, out, cfg, takes_pixels))
     else:
         notes.append("no TFLite metadata (MediaPipe / Task Library cannot read normalization or labels)")
@@ -421,11 +421,12 @@ _RUNNERS = {"saved_model": _run_saved_model, "tflite": _run_tflite, "onnx": _run
 
 def verify(model, artifact_path, *, format: str | None = None, images=None, n_images: int = 16,
            min_top1: float | None = None, mediapipe: bool = True, timing: bool = True,
-           mean=None, std=None, crop_pct=None, interpolation=None) -> VerifyReport:
+           mean=None, std=None, labels=None, crop_pct=None, interpolation=None) -> VerifyReport:
     """Run the artifact at `artifact_path` in its runtime and compare it with `model` (Keras).
 
     images: raw HxWx3 uint8 images (default: `n_images` views of the verification photos, which
         int8 calibration never sees). format: detected from the path when None.
+    mean/std/labels/crop_pct/interpolation: override model.pretrained_cfg, as for the exports.
     min_top1: gate for dynamic-range / int8 TFLite (top-1 agreement with Keras); None reports it
         without gating. mediapipe: also run TFLite files with metadata in MediaPipe ImageClassifier.
     Returns a VerifyReport (`.passed`, `.table()`, `.to_json(path)`).
@@ -436,7 +437,7 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
     fmt = format or detect_format(p)
     if fmt not in FORMATS:
         raise InvalidArgumentError(f"unsupported format {fmt!r}; choose from {list(FORMATS)}")
-    cfg = serving_cfg(model, mean=mean, std=std, crop_pct=crop_pct, interpolation=interpolation)
+    cfg = serving_cfg(model, mean=mean, std=std, labels=labels, crop_pct=crop_pct, interpolation=interpolation)
     cfg.require_normalization("verify (it feeds real photos)")
     raw = list(images) if images is not None else photos.verification_photos(n_images)
     pixels = photos.to_pixels(raw, cfg)
