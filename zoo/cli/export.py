@@ -50,10 +50,13 @@ def _step(msg):
     print(f"[zoo export] {msg}", file=sys.stderr, flush=True)
 
 
-def _create(name, weights, img_size):
+def _create(name, weights, img_size, data_init=False):
     import zoo
     pretrained = True if weights is None else (False if weights.lower() == "none" else weights)
     model = zoo.create(name, pretrained=pretrained, img_size=img_size)
+    if pretrained is False and data_init:
+        from export import testing
+        testing.data_init(model)  # int8 calibration needs realistic activations
     if pretrained is False:
         print("[zoo] note: random init (--weights none): predictions are meaningless, numerics still compare",
               file=sys.stderr)
@@ -124,7 +127,7 @@ def cmd_bench(args):
     import json
 
     from export.bench import DEFAULT_TARGETS, bench, format_rows
-    model = _create(args.name, args.weights, args.img_size)
+    model = _create(args.name, args.weights, args.img_size, data_init=True)
     rows = bench(model, tuple(args.targets or DEFAULT_TARGETS), repeats=args.repeats)
     print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
     return 0
