@@ -132,7 +132,6 @@ def build_root(model, cfg: ServingCfg, workdir: Path, signatures=("float",), fea
     """The object tf.saved_model.save writes: the model's variables, the labels table and one
     tf.function per signature. Returns (root, {signature key: concrete function})."""
     tf = _tf()
-    import keras  # noqa: F401  (the model's layers run on the TF backend)
 
     h, w, c = cfg.input_size
     root = tf.__internal__.tracking.AutoTrackable()

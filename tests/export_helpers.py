@@ -19,6 +19,7 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def family_model(arch: str, img_size: int = IMG_SIZE):
     import zoo
     from export import testing
+    keras.utils.set_random_seed(0)  # the same stand-in weights on every run
     model = zoo.create(arch, img_size=img_size)
     return testing.data_init(model)
 
@@ -38,3 +39,21 @@ def tiny_model(layer=None, size: int = 32, classes: int = 10, name: str = "tiny"
 
 def tiny_inputs(n=4, size=32, seed=0):
     return np.random.default_rng(seed).standard_normal((n, size, size, 3)).astype(np.float32)
+
+
+class FFTRoundTrip(keras.layers.Layer):
+    """irfft2d(rfft2d(x)) over H, W: the identity, through IRFFT2D (no TFLite builtin, no tf2onnx
+    handler). With deploy=True it offers the identity as its deploy form."""
+
+    def __init__(self, deploy=False, **kw):
+        super().__init__(**kw)
+        self.deploy = deploy
+
+    def call(self, x):
+        import tensorflow as tf
+        t = tf.transpose(x, (0, 3, 1, 2))
+        y = tf.signal.irfft2d(tf.signal.rfft2d(t), fft_length=tf.shape(t)[2:])
+        return tf.transpose(y, (0, 2, 3, 1))
+
+    def to_deploy(self):
+        return keras.layers.Identity(name=self.name + "_deploy") if self.deploy else self

@@ -51,7 +51,7 @@ def test_export_and_verify(arch, fmt, quantize, tmp_path, record_property):
     print(f"\n{arch} {fmt} {quantize or ''}: rel {report.max_rel_diff:.2g} top1 {report.top1_agreement:.3f}")
     assert report.passed, report.table()
     assert report.quantize == (quantize if fmt == "tflite" else None)
-    if fmt != "tflite" or quantize in ("fp32", "fp16"):
+    if fmt != "tflite" or quantize == "fp32":   # fp32 artifacts: diffs ~1e-6 cannot flip a class here
         assert report.top1_agreement == 1.0, report.table()
     names = [c.name for c in report.checks]
     if fmt == "tflite":

@@ -7,8 +7,7 @@ import pytest
 
 import export
 from export.deploy import deploy_model
-from tests.export_helpers import MEAN, STD, tiny_inputs, tiny_model
-from tests.test_export_errors import FFTRoundTrip
+from tests.export_helpers import MEAN, STD, FFTRoundTrip, tiny_inputs, tiny_model
 from zoo.errors import ExportError
 
 

@@ -6,26 +6,8 @@ import numpy as np
 import pytest
 
 import export
-from tests.export_helpers import MEAN, STD, tiny_inputs, tiny_model
+from tests.export_helpers import MEAN, STD, FFTRoundTrip, tiny_inputs, tiny_model
 from zoo.errors import ExportError, InvalidArgumentError, ZooError
-
-
-class FFTRoundTrip(keras.layers.Layer):
-    """irfft2d(rfft2d(x)) over H, W: the identity, through IRFFT2D (no TFLite builtin, no tf2onnx
-    handler). With deploy=True it offers the identity as its deploy form."""
-
-    def __init__(self, deploy=False, **kw):
-        super().__init__(**kw)
-        self.deploy = deploy
-
-    def call(self, x):
-        import tensorflow as tf
-        t = tf.transpose(x, (0, 3, 1, 2))
-        y = tf.signal.irfft2d(tf.signal.rfft2d(t), fft_length=tf.shape(t)[2:])
-        return tf.transpose(y, (0, 2, 3, 1))
-
-    def to_deploy(self):
-        return keras.layers.Identity(name=self.name + "_deploy") if self.deploy else self
 
 
 def _leftovers(d):

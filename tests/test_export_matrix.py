@@ -37,6 +37,7 @@ def _model(arch):
         keras.backend.clear_session()
         gc.collect()
         from export import testing
+        keras.utils.set_random_seed(0)
         _CACHE[arch] = testing.data_init(zoo.create(arch, img_size=IMG_SIZE))
     return _CACHE[arch]
 
