@@ -22,24 +22,23 @@ DEPLOY_RTOL = 1e-5
 
 def swap_layers(model: keras.Model, replace: Callable) -> tuple[keras.Model, list[str]]:
     """A functional copy of `model` where `replace(layer)` returns a substitute layer or None
-    (keep the layer itself). Returns (new model, names of the replaced layers); the model itself
-    when nothing was replaced."""
-    swapped = []
-
-    def clone(layer):
+    (keep the layer itself). Returns (new model, names of the replaced layers); the model itself,
+    not cloned, when nothing is replaced."""
+    subs = {}
+    for layer in model.layers:
         new = replace(layer)
         if new is None:
-            return layer  # reuse: same weights
+            continue
         if not isinstance(new, keras.layers.Layer):
             raise ExportError(f"{layer.name}: the replacement is a {type(new).__name__}, not a keras Layer")
-        swapped.append(layer.name)
-        return new
-
-    clone_model = keras.models.clone_model(model, clone_function=clone)
-    if not swapped:
+        subs[id(layer)] = new
+    if not subs:
         return model, []
-    clone_model.pretrained_cfg = getattr(model, "pretrained_cfg", None)
-    return clone_model, swapped
+    swapped = [l.name for l in model.layers if id(l) in subs]
+    # reuse every other layer (same weights); input layers are recreated by clone_model
+    clone = keras.models.clone_model(model, clone_function=lambda layer: subs.get(id(layer), layer))
+    clone.pretrained_cfg = getattr(model, "pretrained_cfg", None)
+    return clone, swapped
 
 
 def _to_deploy(layer):
