@@ -20,6 +20,7 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from zoo.errors import ExportError  # noqa: E402
 
 from . import photos  # noqa: E402
+from ._cfg import ServingCfg, serving_cfg  # noqa: E402
 from .deploy import deploy_model  # noqa: E402
 from .onnx import to_onnx  # noqa: E402
 from .photos import calibration_data  # noqa: E402
@@ -41,4 +42,5 @@ def to_format(model, path, format: str, **kwargs):
     return fns[format](model, path, **kwargs)
 
 __all__ = ["to_saved_model", "to_tflite", "to_onnx", "to_tfhub", "to_format", "verify", "VerifyReport",
-           "calibration_data", "deploy_model", "photos", "ExportError", "FORMATS", "QUANTIZE"]
+           "calibration_data", "deploy_model", "photos", "serving_cfg", "ServingCfg", "ExportError", "FORMATS",
+           "QUANTIZE"]

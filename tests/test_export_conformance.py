@@ -65,7 +65,7 @@ def test_export_and_verify(arch, fmt, quantize, tmp_path, record_property):
 def test_data_init_gives_distinct_predictions():
     """The stand-in weights must make the photos disagree, or top-1 agreement proves nothing."""
     model = _model(SMALLEST["seresnet"])
-    cfg = export._cfg.serving_cfg(model)
+    cfg = export.serving_cfg(model)
     x = photos.normalize(photos.to_pixels(photos.verification_photos(16), cfg), cfg)
     top1 = model.predict(x, verbose=0).argmax(1)
     assert len(set(top1.tolist())) >= 4

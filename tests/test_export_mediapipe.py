@@ -39,7 +39,7 @@ def _litert_scores(path, pixels):
 
 def test_mediapipe_reads_the_metadata(int8_file):
     model, path = int8_file
-    cfg = export._cfg.serving_cfg(model)
+    cfg = export.serving_cfg(model)
     raw = [photos.photo(n) for n in photos.VERIFICATION_PHOTOS]        # real photos, none used for calibration
     pixels = photos.to_pixels(raw, cfg)
     scores = _litert_scores(path, pixels)

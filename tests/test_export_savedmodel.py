@@ -33,7 +33,7 @@ def served(tmp_path_factory):
 
 
 def _cfg():
-    return export._cfg.serving_cfg(tiny_model(size=32), mean=MEAN, std=STD, labels=LABELS)
+    return export.serving_cfg(tiny_model(size=32), mean=MEAN, std=STD, labels=LABELS)
 
 
 def test_layout_and_saved_model_cli(served):
