@@ -13,7 +13,7 @@ import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from .errors import (CheckpointError, InvalidArgumentError, UnknownModelError,  # noqa: E402
+from .errors import (CheckpointError, ExportError, InvalidArgumentError, UnknownModelError,  # noqa: E402
                      WeightsUnavailableError, ZooError)
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ _LAZY = {
 }
 
 __all__ = [*_LAZY, "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError",
-           "WeightsUnavailableError"]
+           "WeightsUnavailableError", "ExportError"]
 
 
 def __getattr__(name):

@@ -26,3 +26,7 @@ class CheckpointError(ZooError, ValueError):
 
 class WeightsUnavailableError(ZooError, OSError):
     """Pretrained weights that cannot be found, downloaded or verified."""
+
+
+class ExportError(ZooError, RuntimeError):
+    """An artifact that cannot be written, or that does not run or match in its target runtime."""

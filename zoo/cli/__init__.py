@@ -13,7 +13,7 @@ import signal
 import sys
 
 # modules with subcommands, in help order
-COMMAND_MODULES = ["zoo.cli.models", "zoo.cli.hub"]
+COMMAND_MODULES = ["zoo.cli.models", "zoo.cli.hub", "zoo.cli.export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

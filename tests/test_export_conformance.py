@@ -1,0 +1,72 @@
+"""One model of every registered family x every format: written, then verified in its own runtime.
+
+Models are random weights with data-initialised BatchNorm (export.testing.data_init): no
+published weights are reachable here, and a plainly random network gives the same class for
+every photo. Gates: fp32 artifacts (SavedModel, ONNX, TF Hub, TFLite fp32) max |diff| <= 1e-4 x
+max|logits|, TFLite fp16 <= 1e-2 x; dynamic-range and int8 TFLite report top-1 agreement with
+Keras on the verification photos (disjoint from the calibration photos) and must pass every
+structural check (builtin ops, XNNPACK, no near-zero scales, metadata, MediaPipe agreement).
+"""
+from __future__ import annotations
+
+import pytest
+
+import export
+import zoo
+from export import photos
+from tests.export_helpers import SMALLEST, family_model
+
+CASES = [("saved_model", None), ("onnx", None), ("tfhub", None), ("tflite", "fp32"), ("tflite", "fp16"),
+         ("tflite", "dynamic"), ("tflite", "int8")]
+_MODELS: dict = {}
+
+
+def _model(arch):
+    if arch not in _MODELS:  # built once per family (a few MB each at 64x64)
+        _MODELS[arch] = family_model(arch)
+    return _MODELS[arch]
+
+
+def test_every_family_has_a_conformance_model():
+    from zoo import registry
+    families = {s.family for s in registry.archs().values()}
+    assert families == set(SMALLEST), f"update tests/export_helpers.py SMALLEST for families {families}"
+    for fam, arch in SMALLEST.items():
+        assert registry.archs()[arch].family == fam
+
+
+@pytest.mark.parametrize("fmt,quantize", CASES, ids=[f if q is None else f"{f}-{q}" for f, q in CASES])
+@pytest.mark.parametrize("arch", list(SMALLEST.values()))
+def test_export_and_verify(arch, fmt, quantize, tmp_path, record_property):
+    model = _model(arch)
+    kw = {}
+    if quantize:
+        kw["quantize"] = quantize
+    if quantize == "int8":
+        kw["representative_data"] = photos.calibration_data(model, 128)
+    out = tmp_path / {"saved_model": "sm", "onnx": "m.onnx", "tfhub": "hub", "tflite": "m.tflite"}[fmt]
+    path = export.to_format(model, out, fmt, **kw)
+    report = export.verify(model, path, timing=False)
+    record_property("report", report.to_dict())
+    print(f"\n{arch} {fmt} {quantize or ''}: rel {report.max_rel_diff:.2g} top1 {report.top1_agreement:.3f}")
+    assert report.passed, report.table()
+    assert report.quantize == (quantize if fmt == "tflite" else None)
+    if fmt != "tflite" or quantize == "fp32":   # fp32 artifacts: diffs ~1e-6 cannot flip a class here
+        assert report.top1_agreement == 1.0, report.table()
+    names = [c.name for c in report.checks]
+    if fmt == "tflite":
+        assert "MediaPipe ImageClassifier" in names and "builtin ops only" in names
+    if fmt == "saved_model":
+        assert {"serve_uint8 preprocessing", "serve_image_bytes preprocessing", "labels asset"} <= set(names)
+    if fmt == "tfhub":
+        assert "hub.KerasLayer(trainable=True) fine-tunes" in names
+
+
+def test_data_init_gives_distinct_predictions():
+    """The stand-in weights must make the photos disagree, or top-1 agreement proves nothing."""
+    model = _model(SMALLEST["seresnet"])
+    cfg = export.serving_cfg(model)
+    x = photos.normalize(photos.to_pixels(photos.verification_photos(16), cfg), cfg)
+    top1 = model.predict(x, verbose=0).argmax(1)
+    assert len(set(top1.tolist())) >= 4
+    assert zoo.list_models()  # registry imported
