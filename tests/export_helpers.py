@@ -11,6 +11,7 @@ SMALLEST = {
     "seresnet": "seresnet18",
     "ecaresnet": "ecaresnet26t",
     "legacy_senet": "legacy_seresnet18",
+    "skresnet": "skresnet18",
 }
 IMG_SIZE = 64
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
