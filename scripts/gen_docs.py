@@ -2,6 +2,8 @@
 
     python scripts/gen_docs.py          # rewrite README.md's model table in place
     python scripts/gen_docs.py --check  # exit 1 if README.md is out of date (the tests run this)
+    python scripts/gen_docs.py --layers # also measure every layer's TFLite/ONNX export (~2 min)
+                                        # and rewrite the layer x format table of docs/layers.md
 
 Generated blocks sit between `<!-- NAME:begin -->` and `<!-- NAME:end -->` markers.
 """
@@ -62,7 +64,16 @@ def replace_block(text: str, name: str, body: str) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail if the docs are out of date")
+    ap.add_argument("--layers", action="store_true", help="measure the layer exports for docs/layers.md")
     args = ap.parse_args(argv)
+    if args.layers:
+        sys.path.insert(0, str(ROOT / "tests"))
+        import layer_cases
+        from layer_export import measure, table
+        from tqdm import tqdm
+        results = [measure(n) for n in tqdm(sorted(layer_cases.CASES), desc="layer exports", unit="layer")]
+        doc = ROOT / "docs" / "layers.md"
+        doc.write_text(replace_block(doc.read_text(), "layer-export", table(results)))
     readme = ROOT / "README.md"
     old = readme.read_text()
     new = replace_block(old, "models", models_table())
