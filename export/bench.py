@@ -6,25 +6,15 @@ depend on the machine, its load and thread settings.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from zoo.errors import InvalidArgumentError
 
+from .verification import median_ms
+
 DEFAULT_TARGETS = ("saved_model", "onnx", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8")
-
-
-def _median_ms(fn, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts) * 1e3)
 
 
 def _runner(target, model, art: Path, x, pixels, batch):
@@ -73,7 +63,7 @@ def bench(model, targets=DEFAULT_TARGETS, *, batches=(1, 8), warmup: int = 3, re
     rows, keras_ms = [], {}
     for b in batches:
         xb = tf.constant(x[:b])
-        keras_ms[b] = _median_ms(lambda: fwd(xb).numpy(), warmup, repeats)
+        keras_ms[b] = median_ms(lambda: fwd(xb).numpy(), warmup, repeats)
         rows.append({"target": "keras", "batch": b, "ms": keras_ms[b], "ratio_vs_keras": 1.0})
     it = targets
     if progress:
@@ -98,7 +88,7 @@ def bench(model, targets=DEFAULT_TARGETS, *, batches=(1, 8), warmup: int = 3, re
                 run = _runner(target, model, art, x, pixels, b)
                 if run is None:
                     continue
-                ms = _median_ms(run, warmup, repeats)
+                ms = median_ms(run, warmup, repeats)
                 rows.append({"target": target, "batch": b, "ms": ms, "ratio_vs_keras": ms / keras_ms[b]})
     return rows
 

@@ -116,11 +116,12 @@ def _compare(ref, out) -> dict:
     }
 
 
-def _median_ms(fn, n_warm=2, n=10) -> float:
-    for _ in range(n_warm):
+def median_ms(fn, warmup: int = 2, repeats: int = 10) -> float:
+    """Median wall time of `fn()` in milliseconds, after `warmup` untimed calls."""
+    for _ in range(warmup):
         fn()
     ts = []
-    for _ in range(n):
+    for _ in range(repeats):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
@@ -459,8 +460,8 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
         tol_ok, tol = True, "top-1 agreement reported, not gated (pass min_top1 to gate)"
     lat = klat = None
     if timing:
-        lat = _median_ms(one)
-        klat = _median_ms(keras_one)
+        lat = median_ms(one)
+        klat = median_ms(keras_one)
     return VerifyReport(format=fmt, artifact=str(p), runtime=runtime, quantize=q if fmt == "tflite" else None,
                         n_images=len(x), size_bytes=size_of(p), latency_ms=lat, keras_latency_ms=klat,
                         tolerance=tol, passed=bool(tol_ok and all(c.passed for c in checks)),

@@ -195,3 +195,11 @@ def test_keras_round_trip_per_family(name, tmp_path):
     model.save(tmp_path / "m.keras")
     np.testing.assert_array_equal(model.predict(x, verbose=0),
                                   keras.models.load_model(tmp_path / "m.keras").predict(x, verbose=0))
+
+
+def test_deepest_arch_builds():
+    """269-layer graphs exceed Python's default recursion limit inside Keras' graph mapping."""
+    info = zoo.feature_info("ecaresnet269d", img_size=32)
+    assert [f["reduction"] for f in info] == [2, 4, 8, 16, 32]
+    model = zoo.create("ecaresnet269d", img_size=32)
+    assert model.output_shape == (None, 1000)

@@ -1,15 +1,16 @@
 """`zoo.create`: name -> cfg -> build -> (weights: resolve -> download -> convert -> load)."""
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import keras
 
 from . import registry
-from .errors import InvalidArgumentError, UnknownModelError
+from .errors import InvalidArgumentError
 
 
 @dataclass
@@ -27,6 +28,23 @@ class ModelParts:
     inputs: object
     outputs: object                    # logits, or pooled features when num_classes == 0
     features: list[Feature] = field(default_factory=list)
+
+
+# Keras maps a functional graph with one recursive call per node; the deepest archs (269 layers,
+# ~3000 nodes) exceed Python's default limit of 1000.
+GRAPH_RECURSION_LIMIT = 20000
+
+
+@contextlib.contextmanager
+def deep_graphs():
+    """Raise the recursion limit while a very deep functional graph is built (or a .keras file of
+    one loads: `with zoo.factory.deep_graphs(): keras.models.load_model(path)`)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, GRAPH_RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _normalize_img_size(img_size, spec: registry.ArchSpec, cfg: dict) -> tuple[int, int]:
@@ -109,14 +127,16 @@ def create(name: str, pretrained=False, *, num_classes: int | None = None, in_ch
     ckpt_classes = cfg["num_classes"]
     head_classes = 0 if features_only else (ckpt_classes if num_classes is None else num_classes)
 
-    parts: ModelParts = spec.builder(num_classes=head_classes, in_chans=in_chans, img_size=(h, w),
-                                     drop_rate=drop_rate, drop_path_rate=drop_path_rate)
-    model = keras.Model(parts.inputs, parts.outputs, name=spec.name)
-    if source is not None:
-        hub.load_pretrained(model, spec, source, in_chans=in_chans, num_classes=head_classes)
-    if features_only:
-        idx = _select_features(parts, out_indices, spec.name)
-        model = keras.Model(parts.inputs, [parts.features[i].tensor for i in idx], name=f"{spec.name}_features")
+    with deep_graphs():
+        parts: ModelParts = spec.builder(num_classes=head_classes, in_chans=in_chans, img_size=(h, w),
+                                         drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+        model = keras.Model(parts.inputs, parts.outputs, name=spec.name)
+        if source is not None:
+            hub.load_pretrained(model, spec, source, in_chans=in_chans, num_classes=head_classes)
+        if features_only:
+            idx = _select_features(parts, out_indices, spec.name)
+            model = keras.Model(parts.inputs, [parts.features[i].tensor for i in idx],
+                                name=f"{spec.name}_features")
     _attach_cfg(model, spec, source.tag if source else tag, cfg, (h, w), in_chans, head_classes, source)
     return model
 
@@ -138,7 +158,8 @@ def feature_info(name: str, img_size=None) -> list[dict]:
     spec, tag = registry.resolve(name)
     cfg = spec.cfg(tag)
     h, w = _normalize_img_size(img_size, spec, cfg)
-    parts = spec.builder(num_classes=0, in_chans=3, img_size=(h, w), drop_rate=0.0, drop_path_rate=0.0)
+    with deep_graphs():
+        parts = spec.builder(num_classes=0, in_chans=3, img_size=(h, w), drop_rate=0.0, drop_path_rate=0.0)
     return [dict(num_chs=f.num_chs, reduction=f.reduction, module=f.module) for f in parts.features]
 
 
@@ -179,9 +200,10 @@ def param_count(arch: str) -> int:
     if arch not in _PARAMS:
         spec, _ = registry.resolve(arch)
         cfg = spec.cfg()
-        parts = spec.builder(num_classes=cfg["num_classes"], in_chans=3, img_size=tuple(cfg["input_size"][:2]),
-                             drop_rate=0.0, drop_path_rate=0.0)
-        model = keras.Model(parts.inputs, parts.outputs)
+        with deep_graphs():
+            parts = spec.builder(num_classes=cfg["num_classes"], in_chans=3, img_size=tuple(cfg["input_size"][:2]),
+                                 drop_rate=0.0, drop_path_rate=0.0)
+            model = keras.Model(parts.inputs, parts.outputs)
         # timm counts parameters, not buffers: BN running statistics are non-trainable here
         _PARAMS[arch] = int(sum(math.prod(v.shape) for v in model.trainable_weights))
     return _PARAMS[arch]

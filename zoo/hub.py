@@ -388,7 +388,7 @@ def _checked(source: WeightsSource, env: HubEnv, path: Path, from_cache: bool) -
                    f"(or set the new sha256 in weights_manifest.json); to load a specific upstream revision "
                    f"anyway, pass pretrained='hf-hub:{source.repo}@<commit>'.")
         else:
-            fix = (f"The download itself is broken; try again later, or pass pretrained=<path to a good "
+            fix = ("The download itself is broken; try again later, or pass pretrained=<path to a good "
                    f"local model.safetensors>.")
         raise WeightsUnavailableError(f"Cannot load pretrained weights {source.label}: {text}. {fix}")
     return path

@@ -36,7 +36,7 @@ class CrissCrossAttention(keras.layers.Layer):
         self.gamma = self.add_weight(name="gamma", shape=(1,), initializer="zeros")
 
     def call(self, x):
-        h, w = x.shape[1], x.shape[2]
+        h = x.shape[1]
         q, k, v = self.query_conv(x), self.key_conv(x), self.value_conv(x)
         # column energies (B, W, H, H'), the diagonal (the position itself) excluded
         qc, kc, vc = (ops.transpose(t, (0, 2, 1, 3)) for t in (q, k, v))
