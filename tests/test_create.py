@@ -203,3 +203,14 @@ def test_deepest_arch_builds():
     assert [f["reduction"] for f in info] == [2, 4, 8, 16, 32]
     model = zoo.create("ecaresnet269d", img_size=32)
     assert model.output_shape == (None, 1000)
+
+
+@pytest.mark.parametrize("attn", ["cbam", "coord", "gam", "simam", "triplet",
+                                  lambda c, name: zoo.layers.SEAttention(channel=c, reduction=4, name=name)])
+def test_resnet_builder_takes_any_channel_attention(attn):
+    """build_resnet puts any attention module of zoo.layers in every block's `se` slot."""
+    from zoo.models.resnet import build_resnet
+    parts = build_resnet(block="basic", layers=(1, 1, 1, 1), attn_layer=attn, num_classes=5, img_size=(64, 64))
+    model = keras.Model(parts.inputs, parts.outputs)
+    assert model.get_layer("layer1.0.se") is not None
+    assert model.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0).shape == (1, 5)

@@ -17,7 +17,7 @@ from typing import Callable
 import keras
 
 from ..factory import Feature, ModelParts
-from ..layers import ECAAttention, SEAttention
+from ..layers import GAM, CBAMBlock, CoordAtt, ECAAttention, SEAttention, SimAM, TripletAttention  # noqa: F401
 from ..layers.drop_path import DropPath
 from ..registry import register_model
 from ._common import act, image_input, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates, max_pool
@@ -27,6 +27,12 @@ ATTN_LAYERS = {
     "se": lambda c, name: SEAttention(channel=c, reduction=16, rd_divisor=8, name=name),
     # timm's EcaModule: kernel size from the channel count
     "eca": lambda c, name: ECAAttention(channel=c, name=name),
+    # the other channel/spatial attention modules of zoo.layers (no published ResNet weights)
+    "cbam": lambda c, name: CBAMBlock(channel=c, reduction=16, kernel_size=7, name=name),
+    "coord": lambda c, name: CoordAtt(c, c, reduction=32, name=name),
+    "gam": lambda c, name: GAM(c, rate=4, name=name),
+    "simam": lambda c, name: SimAM(channels=c, name=name),
+    "triplet": lambda c, name: TripletAttention(name=name),
 }
 
 @dataclass(frozen=True)
