@@ -17,7 +17,7 @@ from typing import Callable
 import keras
 
 from ..factory import Feature, ModelParts
-from ..layers import GAM, CBAMBlock, CoordAtt, ECAAttention, SEAttention, SimAM, TripletAttention  # noqa: F401
+from ..layers import GAM, CBAMBlock, CoordAtt, ECAAttention, SEAttention, SimAM, TripletAttention
 from ..layers.drop_path import DropPath
 from ..registry import register_model
 from ._common import act, image_input, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates, max_pool
