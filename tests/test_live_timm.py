@@ -15,16 +15,24 @@ import zoo  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-FAST = ["seresnet18", "skresnet18", "skresnext50_32x4d", "seresnext26d_32x4d", "ecaresnet26t", "ecaresnetlight", "seresnetaa50d",
-        "legacy_seresnet50", "legacy_seresnext26_32x4d"]
+FAST = ["seresnet18", "seresnet50d", "skresnet18", "skresnext50_32x4d", "seresnext26d_32x4d", "ecaresnet26t",
+        "ecaresnetlight", "seresnetaa50d", "legacy_seresnet50", "legacy_seresnext26_32x4d"]
 SLOW = ["skresnet50d", "seresnet152d", "senet154", "legacy_senet154", "seresnext101_32x8d", "ecaresnet101d",
         "seresnextaa101d_32x8d", "legacy_seresnet34"]
+
+
+def _timm_model(arch, **kwargs):
+    if arch == "seresnet50d":  # not a timm registration: timm's resnet50d arguments with SE blocks
+        from timm.models.resnet import Bottleneck, ResNet
+        return ResNet(block=Bottleneck, layers=(3, 4, 6, 3), stem_width=32, stem_type="deep", avg_down=True,
+                      block_args=dict(attn_layer="se"), **kwargs)
+    return timm.create_model(arch, pretrained=False, **kwargs)
 
 
 def _timm_with_synth_weights(arch, tmp_path, **kwargs):
     from safetensors.numpy import save_file
 
-    ref = timm.create_model(arch, pretrained=False, **kwargs).eval()
+    ref = _timm_model(arch, **kwargs).eval()
     state = {k: (synth.synth_tensor(k, tuple(v.shape)) if v.is_floating_point() else v.numpy())
              for k, v in ref.state_dict().items()}
     ref.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})

@@ -5,7 +5,7 @@ import zoo
 from zoo import registry
 from zoo.errors import UnknownModelError
 
-SE_FAMILY = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152", "seresnet152d",
+SE_FAMILY = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152", "seresnet50d", "seresnet152d",
              "seresnext26d_32x4d", "seresnext50_32x4d", "seresnext101_32x4d", "seresnext101_32x8d",
              "seresnext101d_32x8d", "legacy_seresnet18", "legacy_seresnet34", "legacy_seresnet50",
              "legacy_seresnet101", "legacy_seresnet152", "legacy_seresnext26_32x4d",

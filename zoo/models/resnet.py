@@ -184,6 +184,8 @@ RESNETS = {
     "seresnet50t": (dict(layers=(3, 4, 6, 3), **_T), _CFG_288, _SE),
     "seresnet101": (dict(layers=(3, 4, 23, 3)), _CFG_288, _SE),
     "seresnet152": (dict(layers=(3, 8, 36, 3)), _CFG_288, _SE),
+    # timm registers no seresnet50d (nor weights for it): it is timm's resnet50d with SE blocks
+    "seresnet50d": (dict(layers=(3, 4, 6, 3), **_D), _CFG_288, _SE),
     "seresnet152d": (dict(layers=(3, 8, 36, 3), **_D), _CFG_256, _SE),
     "seresnet200d": (dict(layers=(3, 24, 36, 3), **_D), _CFG_256, _SE),
     "seresnet269d": (dict(layers=(3, 30, 48, 8), **_D), _CFG_256, _SE),
