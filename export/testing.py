@@ -13,10 +13,37 @@ import keras
 import numpy as np
 
 
-def data_init(model: keras.Model, images=None, seed: int = 0, gain: float = 3.0) -> keras.Model:
+def residual_branch_norms(model: keras.Model) -> list:
+    """The last BatchNorm of each residual branch: for every `Add`, walk back from each input
+    through single-input layers (attention, activation) to the first BatchNorm, and keep it when
+    it belongs to the Add's own block and is not the shortcut's (`downsample`)."""
+    found = []
+    for add in (l for l in model.layers if isinstance(l, keras.layers.Add)):
+        block = add.name.rsplit(".", 1)[0] + "."
+        for t in add._inbound_nodes[0].input_tensors:
+            op = t._keras_history.operation
+            while not isinstance(op, keras.layers.BatchNormalization):
+                inputs = op._inbound_nodes[0].input_tensors if op._inbound_nodes else []
+                if len(inputs) != 1:
+                    op = None
+                    break
+                op = inputs[0]._keras_history.operation
+            if op is not None and op.name.startswith(block) and "downsample" not in op.name:
+                found.append(op)
+    return found
+
+
+def data_init(model: keras.Model, images=None, seed: int = 0, gain: float = 3.0,
+              residual_gamma: float = 1.0) -> keras.Model:
     """Randomize BN gamma/beta and set BN moving statistics to batch statistics on `images`
     (default: 32 calibration photos, preprocessed); scale the classifier so logits span a few
-    units. Modifies and returns `model`."""
+    units. Modifies and returns `model`.
+
+    `residual_gamma` multiplies the gamma of the last BN of every residual branch (before the
+    statistics are estimated). With the default 1.0 every branch adds as much as the shortcut
+    carries, and deep stand-ins amplify small perturbations such as fp16 rounding; a trained
+    ResNet's branches are weaker (timm even starts them at 0, `zero_init_last`), which a value
+    like 0.2 imitates. benchmarks/fp16_drift.py measures the difference."""
     from . import photos
     from ._cfg import serving_cfg
 
@@ -26,9 +53,11 @@ def data_init(model: keras.Model, images=None, seed: int = 0, gain: float = 3.0)
         images = photos.normalize(photos.to_pixels(photos.calibration_photos(32, seed=seed + 11), cfg), cfg)
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     momenta = []
+    residual = {id(bn) for bn in residual_branch_norms(model)} if residual_gamma != 1.0 else set()
     for bn in bns:
         n = bn.gamma.shape[0]
-        bn.gamma.assign(rng.uniform(0.5, 1.5, n).astype(np.float32))
+        g = rng.uniform(0.5, 1.5, n) * (residual_gamma if id(bn) in residual else 1.0)
+        bn.gamma.assign(g.astype(np.float32))
         bn.beta.assign(rng.uniform(-0.3, 0.3, n).astype(np.float32))
         momenta.append(bn.momentum)
         bn.momentum = 0.0

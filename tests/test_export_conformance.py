@@ -9,11 +9,12 @@ structural check (builtin ops, XNNPACK, no near-zero scales, metadata, MediaPipe
 """
 from __future__ import annotations
 
+import keras
 import pytest
 
 import export
 import zoo
-from export import photos
+from export import photos, testing
 from tests.export_helpers import SMALLEST, family_model
 
 CASES = [("saved_model", None), ("onnx", None), ("tfhub", None), ("tflite", "fp32"), ("tflite", "fp16"),
@@ -70,3 +71,16 @@ def test_data_init_gives_distinct_predictions():
     top1 = model.predict(x, verbose=0).argmax(1)
     assert len(set(top1.tolist())) >= 4
     assert zoo.list_models()  # registry imported
+
+
+@pytest.mark.parametrize("arch,count,leaf", [("seresnet18", 8, "bn2"), ("legacy_seresnet18", 8, "bn2"),
+                                             ("ecaresnet26t", 8, "bn3"), ("skresnet18", 8, "conv2.bn")])
+def test_residual_gamma_scales_only_the_last_norm_of_each_branch(arch, count, leaf):
+    model = zoo.create(arch, img_size=32)
+    last = testing.residual_branch_norms(model)
+    assert len(last) == count and all(bn.name.endswith("." + leaf) for bn in last)
+    testing.data_init(model, images=photos.calibration_data(model, 4), residual_gamma=0.2)
+    ids = {id(bn) for bn in last}
+    for bn in (l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)):
+        g = bn.gamma.numpy()
+        assert (g.max() <= 0.3) if id(bn) in ids else (g.min() >= 0.5), bn.name
