@@ -1,50 +1,14 @@
 """`zoo.create`: name -> cfg -> build -> (weights: resolve -> download -> convert -> load)."""
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
 import types
-from dataclasses import dataclass, field
 
 import keras
 
 from . import registry
 from .errors import InvalidArgumentError
-
-
-@dataclass
-class Feature:
-    """One feature map a family exposes for `features_only` (timm's feature_info)."""
-    tensor: object
-    num_chs: int
-    reduction: int
-    module: str
-
-
-@dataclass
-class ModelParts:
-    """What a family builder returns: the graph of the whole classifier and its feature taps."""
-    inputs: object
-    outputs: object                    # logits, or pooled features when num_classes == 0
-    features: list[Feature] = field(default_factory=list)
-
-
-# Keras maps a functional graph with one recursive call per node; the deepest archs (269 layers,
-# ~3000 nodes) exceed Python's default limit of 1000.
-GRAPH_RECURSION_LIMIT = 20000
-
-
-@contextlib.contextmanager
-def deep_graphs():
-    """Raise the recursion limit while a very deep functional graph is built (or a .keras file of
-    one loads: `with zoo.factory.deep_graphs(): keras.models.load_model(path)`)."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, GRAPH_RECURSION_LIMIT))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
+from .models._common import Feature, ModelParts, deep_graphs  # noqa: F401  (public here too)
 
 
 def _normalize_img_size(img_size, spec: registry.ArchSpec, cfg: dict) -> tuple[int, int]:

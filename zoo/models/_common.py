@@ -6,10 +6,48 @@ under other names (`<name>.pad`, `<name>.act`).
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+from dataclasses import dataclass, field
+
 import keras
 
 from ..layers._nn import BN_EPS, BN_MOMENTUM  # PyTorch's BatchNorm defaults
 from ..layers.base import register
+
+
+@dataclass
+class Feature:
+    """One feature map a family exposes for `features_only` (timm's feature_info)."""
+    tensor: object
+    num_chs: int
+    reduction: int
+    module: str
+
+
+@dataclass
+class ModelParts:
+    """What a family builder returns: the graph of the whole classifier and its feature taps."""
+    inputs: object
+    outputs: object                    # logits, or pooled features when num_classes == 0
+    features: list[Feature] = field(default_factory=list)
+
+
+# Keras maps a functional graph with one recursive call per node; the deepest archs (269 layers,
+# ~3000 nodes) exceed Python's default limit of 1000.
+GRAPH_RECURSION_LIMIT = 20000
+
+
+@contextlib.contextmanager
+def deep_graphs():
+    """Raise the recursion limit while a very deep functional graph is built (or a .keras file of
+    one loads: `with zoo.models._common.deep_graphs(): keras.models.load_model(path)`)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, GRAPH_RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def conv2d(x, filters, kernel_size, *, stride=1, padding=None, dilation=1, groups=1, use_bias=False, name):

@@ -16,11 +16,11 @@ from typing import Callable
 
 import keras
 
-from ..factory import Feature, ModelParts
 from ..layers import GAM, CBAMBlock, CoordAtt, ECAAttention, SEAttention, SimAM, TripletAttention
 from ..layers.drop_path import DropPath
 from ..registry import register_model
-from ._common import act, image_input, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates, max_pool
+from ._common import (Feature, ModelParts, act, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates,
+                      image_input, max_pool)
 
 ATTN_LAYERS = {
     # timm's SEModule: hidden = make_divisible(C / 16, 8)

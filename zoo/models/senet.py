@@ -11,10 +11,9 @@ import math
 
 import keras
 
-from ..factory import Feature, ModelParts
 from ..layers import SEAttention
 from ..registry import register_model
-from ._common import act, image_input, batch_norm, classifier_head, conv2d, max_pool
+from ._common import Feature, ModelParts, act, batch_norm, classifier_head, conv2d, image_input, max_pool
 
 EXPANSION = {"basic": 1, "resnet": 4, "resnext": 4, "senet": 4}
 
