@@ -19,7 +19,7 @@ from hubtest import (ARCH, IMG, REPO, SEED_B, TAG, checkpoint_bytes, converted_f
                      fast_retries, hub_env, hub_source_patch, logits, reference_logits, subprocess_env, use_manifest)
 
 import zoo
-from zoo import hub
+from zoo import hub, pretrained
 from zoo.errors import InvalidArgumentError, WeightsUnavailableError
 
 NAME = f"{ARCH}.{TAG}"
@@ -319,7 +319,7 @@ def test_env_is_read_at_call_time(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     assert hub.hub_env().offline is False
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "z"))
-    assert hub.cache_root() == tmp_path / "z"
+    assert pretrained.cache_root() == tmp_path / "z"
 
 
 def test_unusable_zoo_cache_still_loads(hub_env, fake_hub, monkeypatch):

@@ -11,7 +11,7 @@ from hubtest import (ARCH, IMG, REPO, TAG, checkpoint_bytes, converted_files, fa
                      hub_source_patch, logits, reference_logits, use_manifest, write_manifest)
 
 import zoo
-from zoo import hub, manifest
+from zoo import manifest, publish
 from zoo.cli import main
 from zoo.errors import WeightsUnavailableError
 
@@ -43,7 +43,7 @@ def test_push_then_load_back(hub_env, fake_hub, lfs_uploads, converted_file, mon
     """legacy_seresnet18 is published upstream only as a GitHub .pth: convert, push, load back."""
     monkeypatch.delenv("ZOO_MANIFEST")                     # the real manifest: not on the Hub
     fake_hub.token = "hf_write"
-    result = hub.push_to_hub(NAME, "me/legacy_seresnet18.in1k", pretrained=str(converted_file), token="hf_write")
+    result = publish.push_to_hub(NAME, "me/legacy_seresnet18.in1k", pretrained=str(converted_file), token="hf_write")
     files = fake_hub.files("me/legacy_seresnet18.in1k")
     assert sorted(files) == ["README.md", "config.json", "model.safetensors"]
     assert result["commit"] == fake_hub.repos["me/legacy_seresnet18.in1k"].refs["main"]
@@ -75,7 +75,7 @@ def test_push_then_load_back(hub_env, fake_hub, lfs_uploads, converted_file, mon
 def test_push_without_write_access_says_how(hub_env, fake_hub, lfs_uploads, converted_file, tmp_path):
     fake_hub.token = "hf_write"
     with pytest.raises(WeightsUnavailableError, match="401.*hf auth login"):
-        hub.push_to_hub(NAME, "me/x", pretrained=str(converted_file), token="wrong", out_dir=tmp_path / "out")
+        publish.push_to_hub(NAME, "me/x", pretrained=str(converted_file), token="wrong", out_dir=tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").is_file()   # the files stay for another try
 
 
@@ -112,7 +112,7 @@ def test_manifest_refresh_pins_revision_and_sha256(hub_env, fake_hub, tmp_path, 
 
     # pinned entries are left alone; the pinned manifest loads with the sha256 check
     fake_hub.reset_log()
-    report = hub.refresh_manifest(path, only=NAME)
+    report = publish.refresh_manifest(path, only=NAME)
     assert report == [{"name": NAME, "status": "pinned", "revision": commit}] and fake_hub.requests == []
     monkeypatch.setenv("ZOO_MANIFEST", str(path))
     model = zoo.create(ARCH, pretrained=True, img_size=IMG)
@@ -124,7 +124,7 @@ def test_manifest_refresh_when_the_hub_is_unreachable(hub_env, fake_hub, tmp_pat
     text = path.read_text()
     fake_hub.stop()
     with pytest.raises(WeightsUnavailableError, match="cannot be reached.*not changed"):
-        hub.refresh_manifest(path, only=NAME)
+        publish.refresh_manifest(path, only=NAME)
     assert path.read_text() == text
 
 

@@ -23,6 +23,7 @@ _LAZY = {
     "create": ("factory", "create"),
     "model_info": ("factory", "model_info"),
     "feature_info": ("factory", "feature_info"),
+    "pretrained_cfg": ("factory", "pretrained_cfg"),
     "list_models": ("registry", "list_models"),
     "preprocess": ("data", "preprocess"),
     "decode_predictions": ("data", "decode_predictions"),

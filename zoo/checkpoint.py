@@ -176,58 +176,6 @@ def save_keras_safetensors(model, path: str | Path, metadata: dict | None = None
     return path
 
 
-def _torch_key_of(model) -> dict[str, str]:
-    """Keras variable path -> checkpoint key (the names the family's first_conv/classifier use)."""
-    from .convert import weight_slots
-
-    return {slot.variable.path: key for key, slot in weight_slots(model).items()}
-
-
-def load_keras_state(model, state: dict[str, np.ndarray], *, first_conv: str | None = None,
-                     classifier: str | None = None, in_chans: int = 3, model_name: str | None = None,
-                     source: str | None = None) -> None:
-    """Load weights keyed by Keras variable path (keras_state of the same architecture), strictly.
-
-    Like the PyTorch loader: classifier tensors that do not fit (another num_classes, or no head)
-    are dropped and the head keeps its fresh initialisation; a first conv trained on another
-    number of input channels is adapted to `in_chans` the way timm does.
-    """
-    from .convert import adapt_input_conv, mismatch_error
-
-    what = f"model {model_name or model.name!r}" + (f" from {source}" if source else "")
-    variables = _model_variables(model)
-    torch_key = _torch_key_of(model)
-    state = dict(state)
-
-    def ckpt_key(path):  # the checkpoint key of a Keras path, also for paths this model lacks
-        return torch_key.get(path) or path.replace("/", ".")
-
-    fresh_head = False   # the file's classifier does not fit: the model keeps its new head
-    if classifier:
-        cls = [p for p in state if ckpt_key(p).startswith(classifier + ".")]
-        if any(p not in variables or tuple(state[p].shape) != tuple(variables[p].shape) for p in cls):
-            for p in cls:
-                state.pop(p)
-            fresh_head = True
-    if first_conv:
-        for p, key in torch_key.items():
-            if key == f"{first_conv}.weight" and p in state and state[p].ndim == 4 and state[p].shape[2] != in_chans:
-                w = np.transpose(state[p], (3, 2, 0, 1))            # HWIO -> OIHW
-                state[p] = np.transpose(adapt_input_conv(w, in_chans), (2, 3, 1, 0))
-
-    unexpected = sorted(p for p in state if p not in variables)
-    missing = sorted(p for p in variables if p not in state
-                     and not (fresh_head and ckpt_key(p).startswith(classifier + ".")))
-    misshaped = sorted(f"{p}: file {tuple(state[p].shape)}, model {tuple(variables[p].shape)}"
-                       for p in set(state) & set(variables) if tuple(state[p].shape) != tuple(variables[p].shape))
-    if unexpected or missing or misshaped:
-        raise mismatch_error(f"Keras weights do not fit {what}", unexpected, missing, misshaped,
-                             "Check that the file was written for this architecture (its config.json names the arch).")
-    for p, v in variables.items():
-        if p in state:
-            v.assign(state[p].astype(v.dtype))
-
-
 # --- PyTorch pickles: only for `zoo convert` of a user's own local file --------------------------
 
 _WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")

@@ -11,8 +11,10 @@ walk over the model finds the variable of every key. The layout changes are few 
     integer buffers (num_batches_tracked, index tables) -> skipped
 
 A layer with raw weights of its own may define `torch_to_keras(name, array)`; a family's
-`checkpoint_filter` handles the real layout differences (qkv splits, fused branches ...).
-Any unmatched, missing or mis-shaped tensor fails the load, listing all of them.
+`adapt_state` handles the real layout differences (tables resampled for another input size).
+`load_state` is the one pipeline every weights file goes through (PyTorch files, the zoo's own
+Keras-layout files, the converted-weights cache); any unmatched, missing or mis-shaped tensor
+fails the load, listing all of them.
 """
 from __future__ import annotations
 
@@ -142,66 +144,133 @@ def mismatch_error(title: str, unexpected, missing, misshaped, advice: str, hint
         + advice)
 
 
-def _fits(slot: Slot, array) -> bool:
-    try:
-        return tuple(slot.to_keras(np.asarray(array)).shape) == tuple(slot.variable.shape)
-    except ValueError:
-        return False
+@dataclass(frozen=True)
+class Target:
+    """What the model expects under one checkpoint key (what a family's adapt_state sees)."""
+    shape: tuple            # the Keras variable's shape (the layout the state arrives in)
+    layer: keras.layers.Layer
+    variable: keras.Variable
 
 
-def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], *, first_conv: str | None = None,
-                     classifier: str | None = None, in_chans: int = 3, checkpoint_filter=None,
-                     model_name: str | None = None, source: str | None = None) -> None:
-    """Load a PyTorch state dict (numpy arrays) into `model` by name, strictly.
+def targets(slots: dict[str, Slot]) -> dict[str, Target]:
+    """Checkpoint key -> Target for every variable of `weight_slots(model)`."""
+    return {k: Target(tuple(s.variable.shape), s.layer, s.variable) for k, s in slots.items()}
 
-    first_conv: key prefix of the input conv, adapted when `in_chans` != the checkpoint's.
-    classifier: key prefix of the classifier; its tensors are dropped when the model has none
-        or a different number of classes (the new head keeps its fresh initialisation).
+
+def _ckpt_key(path: str) -> str:
+    """The checkpoint key of a Keras variable path the model does not have (`a.b/kernel` -> `a.b.weight`)."""
+    layer, _, leaf = path.rpartition("/")
+    return f"{layer}.{_LEAF_NAMES.get(leaf, _NORM_LEAF_NAMES.get(leaf, leaf))}"
+
+
+def canonical_state(slots: dict[str, Slot], state: dict[str, np.ndarray],
+                    layout: str) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, tuple]]:
+    """A state dict in either layout -> (checkpoint key -> array in the Keras layout, problems,
+    key -> the tensor's shape in the file, for messages).
+
+    layout "torch": a PyTorch state dict (timm's or the official file); every key the model has is
+    converted with its layer's layout change; keys it lacks stay as the file has them; integer
+    buffers (index tables, num_batches_tracked) are dropped.
+    layout "keras": the zoo's own files (`checkpoint.keras_state`: Keras variable paths, Keras
+    layout); only the keys are renamed.
+    problems: key -> why the tensor cannot go in (its layout change cannot apply to its shape, or
+    it is not floating point); those keys are left out of the state.
+    """
+    out, problems, shapes = {}, {}, {}
+    if layout == "keras":
+        by_path = {slot.variable.path: key for key, slot in slots.items()}
+        for path, array in state.items():
+            key = by_path.get(path) or _ckpt_key(path)
+            out[key] = np.asarray(array)
+            shapes[key] = tuple(out[key].shape)
+        return out, problems, shapes
+    if layout != "torch":
+        raise ValueError(f"layout must be 'torch' or 'keras', got {layout!r}")
+    for key, array in state.items():
+        if key.endswith(SKIPPED_SUFFIXES):
+            continue
+        array = np.asarray(array)
+        shapes[key] = tuple(array.shape)
+        slot = slots.get(key)
+        if slot is not None:
+            if not np.issubdtype(array.dtype, np.floating):
+                problems[key] = f"{key} (dtype {array.dtype})"
+                continue
+            try:
+                array = slot.to_keras(array)
+            except ValueError:  # the layout change cannot apply to this shape (reshape, transpose)
+                problems[key] = f"{key}: checkpoint {tuple(array.shape)}, model {tuple(slot.variable.shape)}"
+                continue
+        out[key] = array
+    return out, problems, shapes
+
+
+def load_state(model: keras.Model, state: dict[str, np.ndarray], *, layout: str = "torch", adapt_state=None,
+               first_conv: str | None = None, classifier: str | None = None, in_chans: int = 3,
+               model_name: str | None = None, source: str | None = None) -> None:
+    """The one way weights enter a model, for every file the zoo reads:
+
+        state (either layout) -> checkpoint keys, Keras layout -> family adapt_state(state, targets)
+        -> first-conv (in_chans) and classifier adaptation -> strict by-name load.
+
+    layout: "torch" (timm / official files) or "keras" (the zoo's own files, the converted cache).
+    adapt_state: the family hook `f(state, targets) -> state`, targets = key -> Target (shape and
+        layer); only real layout differences (tables resampled for another img_size). Keys the
+        model has arrive in the Keras layout whatever the file's; keys it lacks, as the file has them.
+    first_conv: key prefix of the input conv, adapted as timm does when `in_chans` differs.
+    classifier: key prefix of the classifier; its tensors are dropped when the model has none or
+        another number of classes (the new head keeps its fresh initialisation).
+    Any unexpected, missing or mis-shaped tensor fails the load, listing all of them.
     """
     what = f"model {model_name or model.name!r}" + (f" from {source}" if source else "")
-    if checkpoint_filter is not None:
-        state = checkpoint_filter(dict(state), model)
     slots = weight_slots(model)
+    state, problems, file_shapes = canonical_state(slots, state, layout)
+    if adapt_state is not None:
+        state = adapt_state(state, targets(slots))
 
-    state = {k: v for k, v in state.items() if not k.endswith(SKIPPED_SUFFIXES)}
+    def fits(key):
+        return key in slots and tuple(np.shape(state[key])) == tuple(slots[key].variable.shape)
+
     new_head = False
     if classifier:
         cls_keys = [k for k in state if k.startswith(classifier + ".")]
-        if any(k not in slots or not _fits(slots[k], state[k]) for k in cls_keys):
+        if any(not fits(k) for k in cls_keys):
             for k in cls_keys:  # no head, or another number of classes: the new head keeps its init
                 state.pop(k)
             new_head = True
-    if first_conv:
-        key = f"{first_conv}.weight"
-        if key in state and state[key].ndim == 4 and state[key].shape[1] != in_chans:
-            state[key] = adapt_input_conv(state[key], in_chans)
+    key = f"{first_conv}.weight" if first_conv else None
+    if key in state and key in slots and np.ndim(state[key]) == 4 and state[key].shape[2] != in_chans:
+        w = np.transpose(state[key], (3, 2, 0, 1))            # HWIO -> OIHW, as timm adapts it
+        state[key] = np.transpose(adapt_input_conv(w, in_chans), (2, 3, 1, 0))
 
     unexpected = sorted(k for k in state if k not in slots)
-    missing = sorted(k for k in slots if k not in state and not (new_head and k.startswith(classifier + ".")))
-    converted, misshaped = {}, []
-    for key in sorted(set(state) & set(slots)):
-        slot = slots[key]
-        array = np.asarray(state[key])
-        if not np.issubdtype(array.dtype, np.floating):
-            misshaped.append(f"{key} (dtype {array.dtype})")
-            continue
-        try:
-            value = slot.to_keras(array)
-        except ValueError:  # the layout change cannot apply to this shape (reshape, transpose)
-            misshaped.append(f"{key}: checkpoint {tuple(array.shape)}, model {tuple(slot.variable.shape)}")
-            continue
-        if tuple(value.shape) != tuple(slot.variable.shape):
-            misshaped.append(f"{key}: checkpoint {tuple(array.shape)} -> {tuple(value.shape)}, "
-                             f"model {tuple(slot.variable.shape)}")
-            continue
-        converted[key] = value
+    missing = sorted(k for k in slots if k not in state and k not in problems
+                     and not (new_head and k.startswith(classifier + ".")))
+
+    def shapes(k):
+        file, now = file_shapes.get(k), tuple(np.shape(state[k]))
+        return f"checkpoint {file} -> {now}" if file and file != now else f"checkpoint {now}"
+
+    problems.update({k: f"{k}: {shapes(k)}, model {tuple(slots[k].variable.shape)}"
+                     for k in set(state) & set(slots) if not fits(k)})
+    misshaped = [problems[k] for k in sorted(problems)]
     if unexpected or missing or misshaped:
-        hint = ""
-        if len(missing) + len(unexpected) > len(converted):
-            hint = " This checkpoint looks like it belongs to another architecture."
+        fitting = sum(1 for k in state if fits(k))
+        hint = " This checkpoint looks like it belongs to another architecture." if (
+            len(missing) + len(unexpected) > fitting) else ""
         raise mismatch_error(f"Checkpoint does not fit {what}", unexpected, missing, misshaped,
                              "Check that the checkpoint is for this architecture (zoo.model_info(name)['source']).",
                              hint)
-    for key, value in converted.items():
-        slot = slots[key]
-        slot.variable.assign(value.astype(slot.variable.dtype))
+    for k, value in state.items():
+        var = slots[k].variable
+        var.assign(np.asarray(value).astype(var.dtype))
+
+
+def load_torch_state(model: keras.Model, state: dict[str, np.ndarray], **kwargs) -> None:
+    """Load a PyTorch state dict (numpy arrays) into `model` by name, strictly (see load_state)."""
+    load_state(model, state, layout="torch", **kwargs)
+
+
+def load_keras_state(model: keras.Model, state: dict[str, np.ndarray], **kwargs) -> None:
+    """Load weights keyed by Keras variable path (`checkpoint.keras_state`), strictly (see load_state)."""
+    load_state(model, state, layout="keras", **kwargs)

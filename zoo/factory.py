@@ -1,4 +1,4 @@
-"""`zoo.create`: name -> cfg -> build -> (weights: resolve -> download -> convert -> load)."""
+"""`zoo.create`: name -> cfg -> build -> (weights: resolve -> download -> adapt -> load)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import keras
 
 from . import registry
 from .errors import InvalidArgumentError
-from .models._common import Feature, ModelParts, deep_graphs  # noqa: F401  (public here too)
+from .models._common import Feature, ImageInput, ModelParts, deep_graphs  # noqa: F401  (public here too)
 
 
 def _normalize_img_size(img_size, spec: registry.ArchSpec, cfg: dict) -> tuple[int, int]:
@@ -60,43 +60,56 @@ def _select_features(parts: ModelParts, out_indices, name):
     return idx
 
 
+def _check_family_kwargs(spec: registry.ArchSpec, kwargs: dict):
+    unknown = sorted(set(kwargs) - set(spec.family_kwargs))
+    if unknown:
+        accepted = ", ".join(spec.family_kwargs) if spec.family_kwargs else "none"
+        raise InvalidArgumentError(
+            f"zoo.create({spec.name!r}) got unknown argument(s) {', '.join(unknown)}. Besides num_classes, "
+            f"in_chans, img_size, features_only, out_indices, drop_rate and drop_path_rate, the "
+            f"{spec.family} family accepts: {accepted}.")
+
+
 def create(name: str, pretrained=False, *, num_classes: int | None = None, in_chans: int = 3,
            img_size=None, features_only: bool = False, out_indices=None, drop_rate: float = 0.0,
-           drop_path_rate: float = 0.0) -> keras.Model:
+           drop_path_rate: float = 0.0, **family_kwargs) -> keras.Model:
     """Build a model by name, optionally with pretrained weights.
 
-    name: "arch", "arch.tag" or an alias (see `zoo.list_models`).
+    name: "arch", "arch.tag" or an alias (see `zoo.list_models`; case-insensitive).
     pretrained: False | True (the default tag, or the tag in the name) | "tag" |
         "hf-hub:owner/repo[@revision]" | a local .safetensors file (the source checkpoint's own
         keys) or .weights.h5 file, or a folder holding one.
     num_classes: a new classifier with that many classes (0: pooled features, no classifier).
     in_chans: input channels; pretrained first-conv weights are adapted as timm does.
-    img_size: int or (height, width); the default is the weights' training size.
+    img_size: int or (height, width); the default is the weights' training size. Pretrained
+        size-dependent tables (relative-position biases, position embeddings) are resampled.
     features_only, out_indices: return the list of NHWC feature maps instead of logits.
+    family_kwargs: the family's own architecture arguments (`zoo.model_info(name)["family_kwargs"]`).
 
     Returns a keras.Model taking NHWC float32 images normalized with the cfg's mean/std
-    (`zoo.preprocess` does that).
+    (`zoo.preprocess` does that); `zoo.pretrained_cfg(model)` says what it takes.
     """
-    from . import hub
+    from . import pretrained as weights
 
     spec, tag = registry.resolve(name)
     _check_args(spec, num_classes, in_chans, features_only, out_indices, drop_rate, drop_path_rate)
-    source = hub.resolve_pretrained(spec, tag, pretrained)
+    _check_family_kwargs(spec, family_kwargs)
+    source = weights.resolve_pretrained(spec, tag, pretrained)
     cfg = spec.cfg(source.tag if source and source.tag else tag)
     h, w = _normalize_img_size(img_size, spec, cfg)
-    if spec.fixed_input_size and (h, w) != tuple(cfg["input_size"][:2]) and source is not None:
+    if spec.fixed_size and (h, w) != tuple(cfg["input_size"][:2]) and source is not None:
         raise InvalidArgumentError(
-            f"{spec.name} weights are tied to {cfg['input_size'][0]}x{cfg['input_size'][1]} input; "
-            f"img_size={h}x{w} needs pretrained=False.")
+            f"{spec.name} weights are tied to {cfg['input_size'][0]}x{cfg['input_size'][1]} input "
+            f"({spec.fixed_size}); img_size={h}x{w} needs pretrained=False.")
     ckpt_classes = cfg["num_classes"]
     head_classes = 0 if features_only else (ckpt_classes if num_classes is None else num_classes)
 
     with deep_graphs():
         parts: ModelParts = spec.builder(num_classes=head_classes, in_chans=in_chans, img_size=(h, w),
-                                         drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+                                         drop_rate=drop_rate, drop_path_rate=drop_path_rate, **family_kwargs)
         model = keras.Model(parts.inputs, parts.outputs, name=spec.name)
         if source is not None:
-            hub.load_pretrained(model, spec, source, in_chans=in_chans, num_classes=head_classes)
+            weights.load_pretrained(model, spec, source, in_chans=in_chans, num_classes=head_classes)
         if features_only:
             idx = _select_features(parts, out_indices, spec.name)
             model = keras.Model(parts.inputs, [parts.features[i].tensor for i in idx],
@@ -106,15 +119,34 @@ def create(name: str, pretrained=False, *, num_classes: int | None = None, in_ch
 
 
 def _attach_cfg(model, spec, tag, cfg, size, in_chans, num_classes, source):
-    """`model.pretrained_cfg`: what the model takes and where its weights came from (read-only;
-    export uses it for normalization metadata and labels). Not kept by `.keras` files."""
-    model.pretrained_cfg = types.MappingProxyType({
+    """What the model takes and where its weights came from (read-only; export uses it for
+    normalization metadata and labels): `model.pretrained_cfg`, and kept in the model's config
+    (its input layer's) so that `zoo.pretrained_cfg` finds it in a model loaded from `.keras`."""
+    value = {
         "arch": spec.name, "tag": tag, "input_size": (size[0], size[1], in_chans),
         "crop_pct": cfg["crop_pct"], "interpolation": cfg["interpolation"],
         "mean": tuple(cfg["mean"]), "std": tuple(cfg["std"]), "num_classes": num_classes,
         "labels": cfg.get("labels") if num_classes == cfg["num_classes"] else None,
         "weights": source.describe() if source else None,
-    })
+    }
+    for layer in model.layers:
+        if isinstance(layer, ImageInput):
+            layer.model_cfg = value
+    model.pretrained_cfg = types.MappingProxyType(value)
+
+
+def pretrained_cfg(model) -> types.MappingProxyType | None:
+    """The cfg `zoo.create` gave `model` (arch, tag, input_size, mean, std, crop_pct, interpolation,
+    num_classes, labels, weights), also for a model loaded from a `.keras` file or rebuilt by
+    export's deploy forms; None for a model the zoo did not create."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if cfg is not None:
+        return types.MappingProxyType(dict(cfg))
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, ImageInput) and layer.model_cfg:
+            value = {k: tuple(v) if isinstance(v, list) else v for k, v in layer.model_cfg.items()}
+            return types.MappingProxyType(value)
+    return None
 
 
 def feature_info(name: str, img_size=None) -> list[dict]:
@@ -132,7 +164,7 @@ def model_info(name: str) -> dict:
     spec, tag = registry.resolve(name)
     tag = tag or spec.default_tag
     cfg = spec.cfg(tag)
-    entry = registry._entry(spec, tag) if tag else None
+    entry = registry.entry(spec, tag) if tag else None
     return {
         "name": f"{spec.name}.{tag}" if tag else spec.name,
         "arch": spec.name,
@@ -150,7 +182,8 @@ def model_info(name: str) -> dict:
         "reported": dict(entry.reported) if entry else None,
         "license": entry.license if entry else None,
         "pretrained_tags": [e.tag for e in spec.weights],
-        "fixed_input_size": spec.fixed_input_size,
+        "fixed_size": spec.fixed_size,
+        "family_kwargs": list(spec.family_kwargs),
         "paper": spec.paper,
         "params": param_count(spec.name),
     }

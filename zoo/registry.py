@@ -1,12 +1,13 @@
 """Model names: architectures, their weight tags (from the manifest) and aliases.
 
-A name is `arch`, `arch.tag` or an alias. Each model family registers its architectures
-with `register_model` at import time (zoo/models/<family>.py).
+A name is `arch`, `arch.tag` or an alias (case-insensitive). Each model family registers its
+architectures with one `register_family(...)` call at the end of zoo/models/<family>.py.
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,12 +34,14 @@ class ArchSpec:
     """An architecture: how to build it and how its checkpoints are laid out."""
     name: str
     family: str
-    builder: Callable
+    builder: Callable                    # builder(num_classes=, in_chans=, img_size=, drop_rate=, drop_path_rate=, **family_kwargs)
     default_cfg: dict
     first_conv: str                      # checkpoint key prefix of the input conv (in_chans adaptation)
     classifier: str                      # checkpoint key prefix of the classifier (dropped on num_classes change)
-    checkpoint_filter: Callable | None = None   # family hook: real checkpoint-layout differences only
-    fixed_input_size: bool = False      # weights tied to the input resolution
+    adapt_state: Callable | None = None  # family hook f(state, targets) -> state: real layout differences only
+    family_kwargs: tuple[str, ...] = ()  # extra builder arguments zoo.create accepts for this family
+    group_matcher: dict | None = None    # {"stem": regex, "stages": regex whose group 1 is the stage, "head": regex}
+    fixed_size: str | None = None        # why pretrained weights cannot load at another img_size (None: they can)
     paper: str | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
@@ -54,34 +57,70 @@ class ArchSpec:
     def cfg(self, tag: str | None = None) -> dict:
         """Preprocessing cfg of a tag (the default one when None), or the arch's own defaults."""
         cfg = dict(self.default_cfg)
-        entry = _entry(self, tag) if tag else manifest.default_entry(self.name)
-        if entry is not None:
-            for k, v in entry.cfg.items():
+        found = entry(self, tag) if tag else manifest.default_entry(self.name)
+        if found is not None:
+            for k, v in found.cfg.items():
                 cfg[k] = tuple(v) if isinstance(v, list) else v
         return cfg
+
+    def layer_group(self, layer_name: str) -> str | None:
+        """'stem', 'stages.<i>' or 'head' for a layer name (checkpoint module path), by the family's
+        group_matcher; None for layers outside every group (input, pooling without weights)."""
+        m = self.group_matcher or {}
+        if m.get("stem") and re.match(m["stem"], layer_name):
+            return "stem"
+        if m.get("stages"):
+            found = re.match(m["stages"], layer_name)
+            if found:
+                return f"stages.{int(found.group(1)) - int(m.get('first_stage', 0))}"
+        if m.get("head") and re.match(m["head"], layer_name):
+            return "head"
+        return None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One architecture of a family: its builder arguments and what differs from the family's defaults."""
+    args: dict = field(default_factory=dict)   # the architecture knobs (timm's model_cfgs entry)
+    cfg: dict = field(default_factory=dict)    # default preprocessing for an arch without weights
+    paper: str | None = None
+    first_conv: str | None = None              # when it differs from the family's
+    family: str | None = None                  # a sub-family name (e.g. ecaresnet beside seresnet)
 
 
 _ARCHS: dict[str, ArchSpec] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register_model(name: str, *, family: str, first_conv: str, classifier: str, cfg: dict | None = None,
-                   checkpoint_filter: Callable | None = None, fixed_input_size: bool = False,
-                   paper: str | None = None, aliases: tuple[str, ...] = ()):
-    """Decorator: register `builder(**create_kwargs) -> ModelParts` as architecture `name`."""
-    def deco(builder):
+def register_family(family: str, build: Callable, variants: dict[str, Variant], *, first_conv: str,
+                    classifier: str, adapt_state: Callable | None = None, family_kwargs=(),
+                    group_matcher: dict | None = None, fixed_size: str | None = None, paper: str | None = None,
+                    cfg: dict | None = None, aliases: dict[str, str] | None = None) -> None:
+    """Register every architecture of a family file (one call at its end).
+
+    build(**variant.args, name=arch, num_classes=, in_chans=, img_size=, drop_rate=, drop_path_rate=,
+    **family_kwargs) -> ModelParts. family_kwargs: names of the extra builder arguments users may
+    pass through zoo.create (validated there). aliases: alias -> arch.
+    """
+    for name, v in variants.items():
         if name in _ARCHS:
             raise ValueError(f"architecture {name!r} registered twice")
+
+        def builder(_args=v.args, _name=name, **kwargs):   # family kwargs override the variant's
+            return build(**{**_args, **kwargs}, name=_name)
+
+        builder.__name__ = name
+        builder.__module__ = build.__module__
         default_cfg = dict(DEFAULT_CFG)
-        default_cfg.update({k: tuple(v) if isinstance(v, list) else v for k, v in (cfg or {}).items()})
-        _ARCHS[name] = ArchSpec(name=name, family=family, builder=builder, default_cfg=default_cfg,
-                                first_conv=first_conv, classifier=classifier,
-                                checkpoint_filter=checkpoint_filter, fixed_input_size=fixed_input_size,
-                                paper=paper, aliases=tuple(aliases))
-        for alias in aliases:
-            register_alias(alias, name)
-        return builder
-    return deco
+        default_cfg.update({k: tuple(x) if isinstance(x, list) else x for k, x in {**(cfg or {}), **v.cfg}.items()})
+        _ARCHS[name] = ArchSpec(
+            name=name, family=v.family or family, builder=builder, default_cfg=default_cfg,
+            first_conv=v.first_conv or first_conv, classifier=classifier, adapt_state=adapt_state,
+            family_kwargs=tuple(family_kwargs), group_matcher=group_matcher, fixed_size=fixed_size,
+            paper=v.paper or paper,
+            aliases=tuple(a for a, t in (aliases or {}).items() if t == name))
+    for alias, target in (aliases or {}).items():
+        register_alias(alias, target)
 
 
 def register_alias(alias: str, target: str):
@@ -113,13 +152,14 @@ def _suggest(name: str, pool) -> str:
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
-def _entry(spec: ArchSpec, tag: str) -> manifest.WeightEntry:
-    entry = manifest.entries().get(f"{spec.name}.{tag}")
-    if entry is None:
+def entry(spec: ArchSpec, tag: str) -> manifest.WeightEntry:
+    """The manifest entry of `spec`'s weight set `tag`; UnknownModelError naming its tags otherwise."""
+    found = manifest.entries().get(f"{spec.name}.{tag}")
+    if found is None:
         tags = [e.tag for e in spec.weights]
         known = f"its tags are: {', '.join(tags)}" if tags else "it has no published weights"
         raise UnknownModelError(f"Unknown tag {tag!r} for model {spec.name!r}: {known}.")
-    return entry
+    return found
 
 
 def resolve(name: str) -> tuple[ArchSpec, str | None]:
@@ -131,7 +171,8 @@ def resolve(name: str) -> tuple[ArchSpec, str | None]:
     if name.startswith("hf-hub:"):
         raise UnknownModelError(
             f"{name!r} is a weights location, not a model name: use zoo.create('<arch>', pretrained={name!r}).")
-    target = _ALIASES.get(name, name)
+    key = name.lower()   # every registered name is lower case; users type SERESNET18 too
+    target = _ALIASES.get(key, key)
     arch, _, tag = target.partition(".")
     if arch in _ALIASES and arch not in specs:
         arch = _ALIASES[arch]
@@ -141,14 +182,14 @@ def resolve(name: str) -> tuple[ArchSpec, str | None]:
             f"Unknown model {name!r}.{_suggest(name, _all_names())} "
             f"List the models with zoo.list_models('*pattern*') or `zoo list`.")
     if tag:
-        _entry(spec, tag)  # raises with the known tags
+        entry(spec, tag)  # raises with the known tags
     return spec, (tag or None)
 
 
 def list_models(pattern: str | list[str] = "*", pretrained: bool = False) -> list[str]:
-    """Architecture names matching a glob (or any of several); with pretrained=True the
-    published weight sets as 'arch.tag'."""
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    """Architecture names matching a glob (or any of several, case-insensitive); with
+    pretrained=True the published weight sets as 'arch.tag'."""
+    patterns = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
     if pretrained:
         archs()
         names = sorted(manifest.entries())

@@ -72,23 +72,23 @@ def _expand(names):
 
 def cmd_download(args):
     import zoo
-    from zoo import checkpoint, hub
+    from zoo import checkpoint, pretrained
 
     for name in _expand(args.names):
-        source, path = hub.download_weights(name, args.weights or True)
+        source, path = pretrained.download_weights(name, args.weights or True)
         sha = checkpoint.sha256_file(path)
         print(f"{source.label}: {path}\n  hf-hub:{source.repo}@{source.commit}/{source.filename}  sha256 {sha}")
         if not args.no_convert:
             spec, _ = zoo.registry.resolve(name)
             zoo.create(name, pretrained=args.weights or True)
-            print(f"  Keras weights converted and cached in {hub.cache_root() / 'converted' / spec.name}")
+            print(f"  Keras weights converted and cached in {pretrained.cache_root() / 'converted' / spec.name}")
     return 0
 
 
 # --- push ----------------------------------------------------------------------------------------
 
 def cmd_push(args):
-    from zoo import hub
+    from zoo import publish
 
     parity = None
     if args.parity:
@@ -97,9 +97,9 @@ def cmd_push(args):
         except (OSError, ValueError) as e:
             from zoo.errors import InvalidArgumentError
             raise InvalidArgumentError(f"--parity {args.parity}: not a readable JSON file ({e})") from None
-    result = hub.push_to_hub(args.name, args.repo, pretrained=args.weights or True, private=args.private,
-                             token=args.token, revision=args.revision, parity=parity,
-                             commit_message=args.message, out_dir=args.out, upload=not args.dry_run)
+    result = publish.push_to_hub(args.name, args.repo, pretrained=args.weights or True, private=args.private,
+                                 token=args.token, revision=args.revision, parity=parity,
+                                 commit_message=args.message, out_dir=args.out, upload=not args.dry_run)
     print(f"wrote {result['folder']}: model.safetensors (sha256 {result['sha256']}), config.json, README.md; "
           f"reload check: identical logits")
     if result["commit"]:
@@ -111,10 +111,10 @@ def cmd_push(args):
 # --- manifest ------------------------------------------------------------------------------------
 
 def cmd_manifest_refresh(args):
-    from zoo import hub, manifest
+    from zoo import manifest, publish
 
-    report = hub.refresh_manifest(args.manifest, only=args.only, force=args.force, token=args.token,
-                                  dry_run=args.dry_run)
+    report = publish.refresh_manifest(args.manifest, only=args.only, force=args.force, token=args.token,
+                                      dry_run=args.dry_run)
     for r in report:
         extra = "  ".join(f"{k}={v}" for k, v in r.items() if k not in ("name", "status"))
         print(f"{r['name']:50s} {r['status']:16s} {extra}")
@@ -229,8 +229,8 @@ def cmd_convert(args):
     cls = state.get(f"{spec.classifier}.weight")
     num_classes = int(cls.shape[0]) if cls is not None else None
     model = zoo.create(spec.name, num_classes=num_classes)
-    convert.load_torch_state(model, state, first_conv=spec.first_conv, classifier=spec.classifier,
-                             checkpoint_filter=spec.checkpoint_filter, model_name=spec.name, source=str(src))
+    convert.load_torch_state(model, state, adapt_state=spec.adapt_state, first_conv=spec.first_conv,
+                             classifier=spec.classifier, model_name=spec.name, source=str(src))
     parity = None if args.no_parity else reference_parity(spec.name, state, model)
     n_params = int(sum(np.prod(v.shape) for k, v in state.items() if np.issubdtype(v.dtype, np.floating)))
     meta = {"converted_by": f"attention-zoo {__version__}", "arch": spec.name, "source_file": src.name,

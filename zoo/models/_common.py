@@ -128,10 +128,11 @@ class ImageInput(keras.layers.Layer):
     """Identity on the model input that turns a wrong image shape into a clear error
     (Keras would report it from inside the first convolution, after padding)."""
 
-    def __init__(self, channels, model_name=None, **kwargs):
+    def __init__(self, channels, model_name=None, model_cfg=None, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.model_name = model_name
+        self.model_cfg = model_cfg   # zoo.create's cfg of the model, kept by .keras files
 
     def call(self, x):
         shape = tuple(x.shape)
@@ -153,7 +154,9 @@ class ImageInput(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels, "model_name": self.model_name}
+        cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in (self.model_cfg or {}).items()}
+        return {**super().get_config(), "channels": self.channels, "model_name": self.model_name,
+                "model_cfg": cfg or None}
 
 
 def image_input(img_size, in_chans, model_name):

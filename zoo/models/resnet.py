@@ -18,7 +18,8 @@ import keras
 
 from ..layers import GAM, CBAMBlock, CoordAtt, ECAAttention, SEAttention, SimAM, TripletAttention
 from ..layers.drop_path import DropPath
-from ..registry import register_model
+from ..errors import InvalidArgumentError
+from ..registry import Variant, register_family
 from ._common import (Feature, ModelParts, act, avg_pool_ceil, batch_norm, classifier_head, conv2d, drop_path_rates,
                       image_input, max_pool)
 
@@ -50,7 +51,9 @@ def _attn(attn_layer, channels, name):
         try:
             factory = ATTN_LAYERS[attn_layer]
         except KeyError:
-            raise ValueError(f"unknown attention {attn_layer!r}; known: {sorted(ATTN_LAYERS)}") from None
+            raise InvalidArgumentError(
+                f"unknown attn_layer {attn_layer!r}: pass one of {', '.join(sorted(ATTN_LAYERS))}, None, or a "
+                f"callable f(channels, name) -> keras layer") from None
         return factory(channels, name)
     return attn_layer(channels, name)
 
@@ -73,7 +76,7 @@ def _aa(x, stride, name):
 
 def _basic(x, planes, stride, *, cardinality, base_width, reduce_first, aa, name):
     if cardinality != 1 or base_width != 64:
-        raise ValueError("the basic block takes no cardinality/base_width")
+        raise InvalidArgumentError("the basic block takes no cardinality/base_width: use a bottleneck arch")
     x = conv2d(x, planes // reduce_first, 3, stride=1 if aa else stride, name=f"{name}.conv1")
     x = act(batch_norm(x, f"{name}.bn1"), "relu", f"{name}.act1")
     if aa and stride > 1:
@@ -215,16 +218,14 @@ RESNETS = {
 }
 
 
-def _register(name, args, cfg, paper):
-    first_conv = "conv1.0" if "deep" in args.get("stem_type", "") else "conv1"
-
-    def builder(**kwargs):
-        return build_resnet(**args, **kwargs, name=name)
-
-    builder.__name__ = name
-    register_model(name, family="seresnet" if args.get("attn_layer", "se") == "se" else "ecaresnet",
-                   first_conv=first_conv, classifier="fc", cfg=cfg, paper=paper)(builder)
+def _variant(args, cfg, paper):
+    return Variant(args=args, cfg=cfg, paper=paper, first_conv="conv1.0" if "deep" in args.get("stem_type", "") else None,
+                   family="ecaresnet" if args.get("attn_layer") == "eca" else None)
 
 
-for _name, (_args, _cfg, _paper) in RESNETS.items():
-    _register(_name, _args, _cfg, _paper)
+# timm's group_matcher for ResNets: the stem, the four stages (layer1..layer4), the classifier
+RESNET_GROUPS = {"stem": r"^(conv1|bn1|act1|maxpool)\b", "stages": r"^layer(\d+)\.", "first_stage": 1,
+                 "head": r"^(fc|global_pool|head_drop)\b"}
+
+register_family("seresnet", build_resnet, {name: _variant(*v) for name, v in RESNETS.items()},
+                first_conv="conv1", classifier="fc", family_kwargs=("attn_layer",), group_matcher=RESNET_GROUPS)

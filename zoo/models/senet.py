@@ -12,7 +12,8 @@ import math
 import keras
 
 from ..layers import SEAttention
-from ..registry import register_model
+from ..errors import InvalidArgumentError
+from ..registry import Variant, register_family
 from ._common import Feature, ModelParts, act, batch_norm, classifier_head, conv2d, image_input, max_pool
 
 EXPANSION = {"basic": 1, "resnet": 4, "resnext": 4, "senet": 4}
@@ -52,7 +53,9 @@ def build_senet(*, block, layers, groups, inplanes=64, input_3x3=False, downsamp
                 downsample_padding=0, num_classes=1000, in_chans=3, img_size=(224, 224), drop_rate=0.0,
                 drop_path_rate=0.0, name="senet") -> ModelParts:
     if drop_path_rate:
-        raise ValueError("the legacy SENets have no stochastic depth (drop_path_rate must be 0)")
+        raise InvalidArgumentError(
+            f"{name} has no stochastic depth (the Cadene SENets have none): use drop_path_rate=0, or "
+            f"seresnet18/seresnet50 (timm's ResNet blocks) for drop_path_rate")
     inputs, image = image_input(img_size, in_chans, name)
     if input_3x3:
         x = act(batch_norm(conv2d(image, 64, 3, stride=2, name="layer0.conv1"), "layer0.bn1"), "relu", "layer0.relu1")
@@ -91,14 +94,8 @@ LEGACY = {
 }
 
 
-def _register(name, args):
-    def builder(**kwargs):
-        return build_senet(**args, **kwargs, name=name)
-
-    builder.__name__ = name
-    register_model(name, family="legacy_senet", first_conv="layer0.conv1", classifier="last_linear",
-                   cfg=dict(interpolation="bilinear"), paper="https://arxiv.org/abs/1709.01507")(builder)
-
-
-for _name, _args in LEGACY.items():
-    _register(_name, _args)
+register_family("legacy_senet", build_senet, {name: Variant(args) for name, args in LEGACY.items()},
+                first_conv="layer0.conv1", classifier="last_linear", cfg=dict(interpolation="bilinear"),
+                paper="https://arxiv.org/abs/1709.01507",
+                group_matcher={"stem": r"^(layer0|pool0)\b", "stages": r"^layer([1-9])\.", "first_stage": 1,
+                               "head": r"^(last_linear|global_pool|head_drop)\b"})

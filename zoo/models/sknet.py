@@ -11,11 +11,12 @@ import math
 
 import keras
 
+from ..errors import InvalidArgumentError
 from ..layers._util import make_divisible
 from ..layers.sk import SelectiveKernelAttn
-from ..registry import register_model
+from ..registry import Variant, register_family
 from ._common import act, batch_norm, conv2d
-from .resnet import BlockType, build_resnet
+from .resnet import RESNET_GROUPS, BlockType, build_resnet
 
 
 def _conv_norm_act(x, filters, k, *, stride=1, dilation=1, groups=1, apply_act=True, name):
@@ -39,7 +40,7 @@ def _selective_kernel(x, out_chs, *, stride, groups=1, rd_ratio=1 / 16, rd_divis
     n = len(kernel_sizes)
     if split_input:
         if in_chs % n:
-            raise ValueError(f"{name}: {in_chs} input channels do not split across {n} paths")
+            raise InvalidArgumentError(f"{name}: {in_chs} input channels do not split across {n} paths")
         step = in_chs // n
         inputs = [x[..., i * step:(i + 1) * step] for i in range(n)]
     else:
@@ -53,14 +54,14 @@ def _selective_kernel(x, out_chs, *, stride, groups=1, rd_ratio=1 / 16, rd_divis
 
 def _sk_basic(x, planes, stride, *, cardinality, base_width, reduce_first, aa, name, sk_kwargs):
     if cardinality != 1 or base_width != 64 or aa:
-        raise ValueError("the selective-kernel basic block takes no cardinality, base_width or aa")
+        raise InvalidArgumentError("the selective-kernel basic block takes no cardinality, base_width or aa")
     x = _selective_kernel(x, planes // reduce_first, stride=stride, name=f"{name}.conv1", **sk_kwargs)
     return _conv_norm_act(x, planes, 3, apply_act=False, name=f"{name}.conv2")
 
 
 def _sk_bottleneck(x, planes, stride, *, cardinality, base_width, reduce_first, aa, name, sk_kwargs):
     if aa:
-        raise ValueError("the selective-kernel bottleneck takes no aa")
+        raise InvalidArgumentError("the selective-kernel bottleneck takes no aa")
     width = int(math.floor(planes * (base_width / 64)) * cardinality)
     x = _conv_norm_act(x, width // reduce_first, 1, name=f"{name}.conv1")
     x = _selective_kernel(x, width, stride=stride, groups=cardinality, name=f"{name}.conv2", **sk_kwargs)
@@ -83,14 +84,12 @@ SKNETS = {
 }
 
 
-def _register(name, args):
-    def builder(**kwargs):
-        return build_resnet(attn_layer=None, **args, **kwargs, name=name)
-
-    builder.__name__ = name
-    register_model(name, family="skresnet", first_conv="conv1.0" if "stem_type" in args else "conv1",
-                   classifier="fc", paper="https://arxiv.org/abs/1903.06586")(builder)
+def _build(**kwargs):
+    return build_resnet(attn_layer=None, **kwargs)
 
 
-for _name, _args in SKNETS.items():
-    _register(_name, _args)
+register_family("skresnet", _build,
+                {name: Variant(args, first_conv="conv1.0" if "stem_type" in args else None)
+                 for name, args in SKNETS.items()},
+                first_conv="conv1", classifier="fc", paper="https://arxiv.org/abs/1903.06586",
+                group_matcher=RESNET_GROUPS)
