@@ -5,9 +5,12 @@ What tf2onnx lacks, handled here:
   (it writes an invalid model without raising). A handler rewrites Erfc(x) as 1 - Erf(x).
 - Grouped convolutions: Keras' TF backend runs Conv2D(groups > 1) inside a
   tf.function(jit_compile=True), which leaves a StatefulPartitionedCall in the ONNX graph
-  (onnx/tensorflow-onnx#2099). Before conversion such layers are replaced, in a cloned model, by
-  split -> conv -> concat (a depthwise conv when every group has one input channel), and the
-  clone is proven equal to the original.
+  (onnx/tensorflow-onnx#2099); the zoo's own GroupedConv2D / Conv2d do so too where TF sees an
+  accelerator. Before conversion every grouped Conv2D, nested ones inside composite layers
+  included (`export.deploy.swap_layers`), is replaced in a cloned model by split -> conv -> concat
+  (a depthwise conv when every group has one input channel; a zoo Conv2d's PyTorch padding
+  kept), so the ONNX graph does not depend on the host, and the clone is proven equal to the
+  original.
 - Layers with a deploy form (`to_deploy()`) are swapped in first.
 After conversion: onnx.checker full check, no op outside the default ONNX domain and no leftover
 TF op (StatefulPartitionedCall, Erfc, FFT...), and the file must open in onnxruntime.
@@ -20,6 +23,7 @@ import keras
 import numpy as np
 
 from zoo.errors import ExportError, InvalidArgumentError
+from zoo.layers._nn import pad_hw, padded_shape
 
 from ._cfg import serving_cfg
 from ._io import check_target, staged
@@ -75,6 +79,7 @@ class SplitGroupConv2D(keras.layers.Layer):
     """A grouped Conv2D as split -> conv per group -> concat (or one depthwise conv), for tf2onnx.
 
     Same weights and outputs as the Conv2D it replaces; plain TF ops, no jit-compiled function.
+    A `zoo.layers._nn.Conv2d` keeps its explicit PyTorch padding (`torch_padding`, applied first).
     """
 
     def __init__(self, conv: keras.layers.Conv2D, **kwargs):
@@ -85,7 +90,9 @@ class SplitGroupConv2D(keras.layers.Layer):
         self.strides = tuple(conv.strides)
         self.dilation = tuple(conv.dilation_rate)
         self.padding = conv.padding.upper()
+        self.torch_padding = tuple(getattr(conv, "torch_padding", (0, 0)))
         self.activation = conv.activation
+        self.filters, self.kernel_size = conv.filters, tuple(conv.kernel_size)
         kernel = keras.ops.convert_to_numpy(conv.kernel)
         kh, kw, cin_g, cout = kernel.shape
         self.depthwise = cin_g == 1
@@ -100,6 +107,7 @@ class SplitGroupConv2D(keras.layers.Layer):
 
     def call(self, x):
         tf = _tf()
+        x = pad_hw(x, self.torch_padding)
         if self.depthwise:
             s = self.strides
             y = tf.nn.depthwise_conv2d(x, self.kernel.value, (1, s[0], s[1], 1), self.padding,
@@ -113,8 +121,16 @@ class SplitGroupConv2D(keras.layers.Layer):
             y = y + self.bias.value
         return self.activation(y) if self.activation is not None else y
 
+    def compute_output_shape(self, input_shape):
+        from keras.src.ops.operation_utils import compute_conv_output_shape
+        return compute_conv_output_shape(padded_shape(input_shape, self.torch_padding), self.filters,
+                                         self.kernel_size, self.strides, self.padding.lower(),
+                                         dilation_rate=self.dilation)
 
-def _split_grouped(layer):
+
+def split_grouped(layer):
+    """`swap_layers` replacement: every grouped Conv2D (zoo's Conv2d / GroupedConv2D included) as
+    a SplitGroupConv2D."""
     if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) > 1:
         return SplitGroupConv2D(layer)
     return None
@@ -123,7 +139,7 @@ def _split_grouped(layer):
 def onnx_ready_model(model, check_inputs):
     """Deploy forms, then grouped convs rewritten; each step proven exact on check_inputs."""
     dmodel, swapped, _ = deploy_model(model, check_inputs)
-    gmodel, grouped = swap_layers(dmodel, _split_grouped)
+    gmodel, grouped = swap_layers(dmodel, split_grouped)
     if grouped:
         prove_equal(model, gmodel, check_inputs, what="grouped-convolution rewrite")
     return gmodel, swapped + grouped

@@ -37,7 +37,8 @@ def data_init(model: keras.Model, images=None, seed: int = 0, gain: float = 3.0,
               residual_gamma: float = 1.0) -> keras.Model:
     """Randomize BN gamma/beta and set BN moving statistics to batch statistics on `images`
     (default: 32 calibration photos, preprocessed); scale the classifier so logits span a few
-    units. Modifies and returns `model`.
+    units. Modifies and returns `model`. Every BatchNormalization reachable through sublayers is
+    set (those inside composite layers too: momentum 0 for the estimate, restored after).
 
     `residual_gamma` multiplies the gamma of the last BN of every residual branch (before the
     statistics are estimated). With the default 1.0 every branch adds as much as the shortcut
@@ -51,7 +52,9 @@ def data_init(model: keras.Model, images=None, seed: int = 0, gain: float = 3.0,
     if images is None:
         cfg = serving_cfg(model)
         images = photos.normalize(photos.to_pixels(photos.calibration_photos(32, seed=seed + 11), cfg), cfg)
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    # every BN in model.layers' order, each composite layer's own (CoT, SK, Chains) after it
+    bns = list({id(l): l for top in model.layers for l in top._flatten_layers()
+                if isinstance(l, keras.layers.BatchNormalization)}.values())
     momenta = []
     residual = {id(bn) for bn in residual_branch_norms(model)} if residual_gamma != 1.0 else set()
     for bn in bns:

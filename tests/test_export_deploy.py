@@ -76,3 +76,168 @@ def test_exports_use_the_deploy_form(tmp_path):
     p = export.to_onnx(m, tmp_path / "m.onnx")
     r = export.verify(m, p, mean=MEAN, std=STD, timing=False)
     assert r.passed, r.table()
+
+
+# --- nested layers: deploy forms and the grouped-conv rewrite reach sublayers of composites ---
+
+@keras.saving.register_keras_serializable(package="zoo_tests")
+class Residual(keras.layers.Layer):
+    """x + block(x) with a RepVGG block inside: a composite layer rebuilt from its config."""
+
+    def __init__(self, channels, **kw):
+        super().__init__(**kw)
+        self.channels = channels
+        from zoo.layers import RepVGGBlock
+        self.block = RepVGGBlock(channels, channels, name="block")
+
+    def build(self, shape):
+        self.block.build(shape)
+
+    def call(self, x):
+        return x + self.block(x)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+def _random_bn_statistics(model, seed=0):
+    """BN moving statistics away from (0, 1), so that a fused conv differs from an unfused one."""
+    rng = np.random.default_rng(seed)
+    for l in model._flatten_layers():
+        if isinstance(l, keras.layers.BatchNormalization):
+            n = l.moving_mean.shape[0]
+            l.moving_mean.assign(rng.uniform(-0.5, 0.5, n).astype(np.float32))
+            l.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype(np.float32))
+
+
+@pytest.mark.parametrize("wrap", ["composite", "chain", "sequential"])
+def test_nested_deploy_form_is_swapped_and_proven(wrap):
+    from zoo.layers import RepVGGBlock
+    from zoo.layers._nn import Chain
+    children = [RepVGGBlock(8, 8, name="block"), keras.layers.ReLU(name="act")]
+    outer = {"composite": lambda: Residual(8, name="res"), "chain": lambda: Chain(children, name="res"),
+             "sequential": lambda: keras.Sequential(children, name="res")}[wrap]()
+    m = tiny_model(outer)
+    _random_bn_statistics(m)
+    x = tiny_inputs()
+    d, swapped, diff = deploy_model(m, x)
+    assert swapped == ["res/block"] and diff < 1e-5
+    def block(model):
+        return next(l for l in model.get_layer("res")._flatten_layers() if isinstance(l, RepVGGBlock))
+    assert block(d).deploy and not block(m).deploy   # the original is left as it was
+    np.testing.assert_allclose(d(x), m(x), rtol=1e-5, atol=1e-5)
+    # the deploy form holds one fused conv instead of three branches of conv + BN
+    assert len(d.get_layer("res").weights) == 2 < len(m.get_layer("res").weights)
+
+
+def test_composite_without_config_needs_its_own_to_deploy():
+    class NoConfig(keras.layers.Layer):
+        """Its sublayer is a constructor argument that get_config() does not record."""
+
+        def __init__(self, inner, **kw):
+            super().__init__(**kw)
+            self.inner = inner
+
+        def call(self, x):
+            return self.inner(x)
+
+    m = tiny_model(NoConfig(TwoScales(name="inner"), name="nc"))
+    with pytest.raises(ExportError, match="nc.*cannot be rebuilt from its config.*to_deploy"):
+        deploy_model(m, tiny_inputs())
+
+
+def test_data_init_estimates_nested_batchnorms():
+    """CoT's BNs live inside Chains inside the layer: their moving statistics must be estimated."""
+    from export import testing
+    from zoo.layers import CoTAttention
+    m = tiny_model(CoTAttention(dim=8, name="cot"))
+    bn = m.get_layer("cot").key_embed.children_[1]
+    assert isinstance(bn, keras.layers.BatchNormalization)
+    momentum = bn.momentum
+    testing.data_init(m, images=tiny_inputs(8))
+    mean = keras.ops.convert_to_numpy(bn.moving_mean)
+    assert np.abs(mean).max() > 1e-3 and bn.momentum == momentum
+    # the estimate is the batch mean of what the BN sees (momentum 0)
+    conv = m.get_layer("cot").key_embed.children_[0]
+    feats = keras.Model(m.input, m.get_layer("relu").output)(tiny_inputs(8))
+    np.testing.assert_allclose(mean, keras.ops.convert_to_numpy(conv(feats)).mean((0, 1, 2)), rtol=1e-4, atol=1e-5)
+
+
+# --- grouped convolutions: native / per group in Keras, split for ONNX, builtin CONV_2D in TFLite ---
+
+def test_split_group_conv_keeps_pytorch_padding():
+    """SplitGroupConv2D replacing a zoo Conv2d pads like it (a stride-2 conv, explicit padding 1)."""
+    from export.onnx import SplitGroupConv2D
+    from zoo.layers._nn import Conv2d
+    x = np.random.default_rng(3).standard_normal((2, 9, 9, 4)).astype(np.float32)
+    for kw in (dict(stride=2, padding=1), dict(stride=1, padding=2, dilation=2), dict(stride=1, padding=1)):
+        conv = Conv2d(8, 3, groups=2, name="c", **kw)
+        ref = conv(x)
+        split = SplitGroupConv2D(conv)
+        assert tuple(split.compute_output_shape(x.shape)) == tuple(ref.shape), kw
+        np.testing.assert_allclose(split(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_nested_grouped_conv_is_split_for_onnx():
+    """CoT's grouped key conv sits in a Chain inside the layer: the rewrite reaches it."""
+    from export.onnx import SplitGroupConv2D, onnx_ready_model
+    from zoo.layers import CoTAttention
+    m = tiny_model(CoTAttention(dim=8, name="cot"))
+    x = tiny_inputs()
+    g, swapped = onnx_ready_model(m, x)
+    assert swapped == ["cot/key_embed/0"]
+    assert isinstance(g.get_layer("cot").key_embed.children_[0], SplitGroupConv2D)
+    np.testing.assert_allclose(g(x), m(x), rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_conv_native_and_per_group_agree(monkeypatch):
+    """GroupedConv2D computes Keras' Conv2D(groups) both ways (per group: CPU hosts)."""
+    from zoo.layers import _nn
+    x = np.random.default_rng(4).standard_normal((2, 10, 10, 8)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    ref = keras.layers.Conv2D(12, 3, strides=2, groups=4, name="g")
+    want = keras.ops.convert_to_numpy(ref(x))
+    for per_group in (True, False):
+        monkeypatch.setattr(_nn, "_PER_GROUP", per_group)
+        conv = _nn.GroupedConv2D.from_config(ref.get_config())
+        conv.build(x.shape)
+        conv.set_weights(ref.get_weights())
+        np.testing.assert_allclose(conv(x), want, rtol=1e-5, atol=1e-5)
+        import tensorflow as tf
+        graph = tf.function(conv).get_concrete_function(tf.TensorSpec(x.shape)).graph
+        convs = [op for op in graph.get_operations() if op.type == "Conv2D"]
+        assert len(convs) == (4 if per_group else 0)   # native: one conv inside Keras' XLA function
+
+
+def test_seresnext_builds_grouped_convs_with_pytorch_padding():
+    """ResNeXt's grouped 3x3 convs are GroupedConv2D; a stride-2 one keeps its `.pad` layer."""
+    import zoo
+    from zoo.layers._nn import GroupedConv2D
+    m = zoo.create("seresnext26d_32x4d", img_size=64)
+    grouped = [l for l in m.layers if getattr(l, "groups", 1) > 1]
+    assert grouped and all(type(l) is GroupedConv2D for l in grouped)
+    strided = [l for l in grouped if l.strides == (2, 2)]
+    assert strided and all(l.padding == "valid" and m.get_layer(f"{l.name}.pad").padding == ((1, 1), (1, 1))
+                           for l in strided)
+
+
+def test_tflite_converts_a_nested_grouped_conv_to_builtin_ops(tmp_path):
+    """A zoo layer with a grouped conv (CoT, groups=4) exports to TFLite with builtin ops only and
+    matches Keras; no rewrite is needed there (the native form converts to one CONV_2D, the
+    per-group form to SPLIT / CONV_2D / CONCATENATION)."""
+    from export.tflite import inspect_tflite, load_interpreter
+    from zoo.layers import CoTAttention
+    m = tiny_model(CoTAttention(dim=8, name="cot"))
+    x = tiny_inputs(2)
+    p = export.to_tflite(m, tmp_path / "m.tflite", pixel_input=False, metadata=False, check_inputs=x)
+    buf = p.read_bytes()
+    info = inspect_tflite(buf)
+    assert not info["flex_or_custom"] and "CONV_2D" in info["ops"], info["ops"]
+    it = load_interpreter(buf, default_delegates=False)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    it.set_tensor(i["index"], x[:1])
+    it.invoke()
+    np.testing.assert_allclose(it.get_tensor(o["index"]), m(x[:1]), rtol=1e-4, atol=1e-4)

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .base import register
+
 BN_EPS = 1e-5      # PyTorch's default (Keras' is 1e-3)
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1 for the running statistics
 
@@ -24,67 +26,101 @@ def pair(v) -> tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
-class Conv2d(keras.layers.Conv2D):
-    """`torch.nn.Conv2d` semantics on NHWC: explicit symmetric zero padding.
+def torch_padding(kernel_size, stride=1, padding=0, dilation=1) -> tuple[str, tuple[int, int]]:
+    """PyTorch's symmetric zero padding for a Keras conv: (Keras padding mode, explicit (ph, pw)).
 
-    Keras' "same" pads 0 before / 1 after on a stride-2 conv over an even size, PyTorch pads
-    1 / 1; "same" is used only where both agree (stride 1, symmetric padding).
+    Keras' "same" pads 0 before / 1 after on a stride-2 conv over an even size where PyTorch pads
+    1 / 1, so "same" is used only where both agree (stride 1, 2 * padding == dilation * (k - 1)
+    on both axes): ("same", (0, 0)). Otherwise ("valid", (ph, pw)): pad (ph, pw) explicitly first.
     """
+    k, s, p, d = pair(kernel_size), pair(stride), pair(padding), pair(dilation)
+    if s == (1, 1) and all(2 * p[i] == d[i] * (k[i] - 1) for i in range(2)):
+        return "same", (0, 0)
+    return "valid", p
+
+
+def pad_hw(x, pad):
+    """Zero-pad the H and W axes of an NHWC tensor symmetrically by pad = (ph, pw)."""
+    ph, pw = pad
+    if not (ph or pw):
+        return x
+    return ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+
+
+def padded_shape(shape, pad):
+    """The NHWC shape after `pad_hw(x, pad)`."""
+    b, h, w, c = shape
+    ph, pw = pad
+    return b, None if h is None else h + 2 * ph, None if w is None else w + 2 * pw, c
+
+
+_PER_GROUP = None
+
+
+def per_group_convs() -> bool:
+    """Whether grouped convolutions run as one conv per group: on a host where TensorFlow sees no
+    GPU or TPU. There Keras' own path (the grouped conv inside a jit-compiled function, since TF's
+    CPU kernels cannot take its gradient) is 1.2-1.7x slower on a ResNeXt-50 at batch 1 and 8, and
+    about 3x on one grouped layer at batch 8 (benchmarks/grouped_conv.py); an accelerator keeps
+    the native grouped kernel."""
+    global _PER_GROUP
+    if _PER_GROUP is None:
+        import tensorflow as tf
+        _PER_GROUP = not any(tf.config.list_logical_devices(kind) for kind in ("GPU", "TPU"))
+    return _PER_GROUP
+
+
+def grouped_conv(inputs, kernel, groups: int, *, strides, padding, dilation_rate, data_format="channels_last"):
+    """`ops.conv` with a grouped kernel (kh, kw, C/groups, O): one conv per group where
+    `per_group_convs()` says so (plain ops, which tf2onnx and TFLite also convert), else native."""
+    if groups == 1 or not per_group_convs() or data_format != "channels_last":
+        return ops.conv(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate,
+                        data_format=data_format)
+    outs = [ops.conv(x, k, strides=strides, padding=padding, dilation_rate=dilation_rate, data_format=data_format)
+            for x, k in zip(ops.split(inputs, groups, axis=-1), ops.split(kernel, groups, axis=-1))]
+    return ops.concatenate(outs, axis=-1)
+
+
+@register
+class GroupedConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` (same config, weights and outputs) whose grouped convolution runs
+    through `grouped_conv`: per group on CPU hosts, where that is faster, natively elsewhere."""
+
+    def convolution_op(self, inputs, kernel):
+        return grouped_conv(inputs, kernel, self.groups, strides=self.strides, padding=self.padding,
+                            dilation_rate=self.dilation_rate, data_format=self.data_format)
+
+
+class _TorchPadded:
+    """call / compute_output_shape of a Keras conv preceded by PyTorch's explicit padding
+    (`self.torch_padding`, from `torch_padding`)."""
+
+    def call(self, x):
+        return super().call(pad_hw(x, self.torch_padding))
+
+    def compute_output_shape(self, input_shape):
+        return super().compute_output_shape(padded_shape(input_shape, self.torch_padding))
+
+
+class Conv2d(_TorchPadded, GroupedConv2D):
+    """`torch.nn.Conv2d` semantics on NHWC: explicit symmetric zero padding (`torch_padding`);
+    grouped convolutions as `GroupedConv2D`."""
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  use_bias=True, **kwargs):
-        k, s, d, p = pair(kernel_size), pair(stride), pair(dilation), pair(padding)
-        same = s == (1, 1) and all(2 * p[i] == d[i] * (k[i] - 1) for i in range(2))
-        self.torch_padding = (0, 0) if same else p
-        super().__init__(filters, k, strides=s, padding="same" if same else "valid", dilation_rate=d,
-                         groups=groups, use_bias=use_bias, **kwargs)
-
-    def call(self, x):
-        ph, pw = self.torch_padding
-        if ph or pw:
-            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
-        return super().call(x)
-
-    def convolution_op(self, inputs, kernel):
-        if self.groups == 1:
-            return super().convolution_op(inputs, kernel)
-        # A grouped conv as one conv per group: Keras' TF backend runs grouped convs through an
-        # XLA-compiled function, which tf2onnx leaves in the graph as an unconvertible call.
-        cin, cout = kernel.shape[2], kernel.shape[3] // self.groups
-        outs = [ops.conv(inputs[..., g * cin:(g + 1) * cin], kernel[..., g * cout:(g + 1) * cout],
-                         strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate,
-                         data_format=self.data_format) for g in range(self.groups)]
-        return ops.concatenate(outs, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        ph, pw = self.torch_padding
-        return super().compute_output_shape(
-            (b, None if h is None else h + 2 * ph, None if w is None else w + 2 * pw, c))
+        mode, self.torch_padding = torch_padding(kernel_size, stride, padding, dilation)
+        super().__init__(filters, pair(kernel_size), strides=pair(stride), padding=mode,
+                         dilation_rate=pair(dilation), groups=groups, use_bias=use_bias, **kwargs)
 
 
-class DepthwiseConv2d(keras.layers.DepthwiseConv2D):
+class DepthwiseConv2d(_TorchPadded, keras.layers.DepthwiseConv2D):
     """Depthwise `torch.nn.Conv2d(C, C*m, k, groups=C)` with PyTorch's explicit padding."""
 
     def __init__(self, kernel_size, stride=1, padding=0, dilation=1, depth_multiplier=1, use_bias=True,
                  **kwargs):
-        k, s, d, p = pair(kernel_size), pair(stride), pair(dilation), pair(padding)
-        same = s == (1, 1) and all(2 * p[i] == d[i] * (k[i] - 1) for i in range(2))
-        self.torch_padding = (0, 0) if same else p
-        super().__init__(k, strides=s, padding="same" if same else "valid", dilation_rate=d,
+        mode, self.torch_padding = torch_padding(kernel_size, stride, padding, dilation)
+        super().__init__(pair(kernel_size), strides=pair(stride), padding=mode, dilation_rate=pair(dilation),
                          depth_multiplier=depth_multiplier, use_bias=use_bias, **kwargs)
-
-    def call(self, x):
-        ph, pw = self.torch_padding
-        if ph or pw:
-            x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
-        return super().call(x)
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        ph, pw = self.torch_padding
-        return super().compute_output_shape(
-            (b, None if h is None else h + 2 * ph, None if w is None else w + 2 * pw, c))
 
 
 class DepthwiseConv1d(keras.layers.DepthwiseConv1D):
@@ -192,9 +228,7 @@ def unfold(x, kernel_size, stride=1, padding=0):
     """
     kh, kw = pair(kernel_size)
     sh, sw = pair(stride)
-    ph, pw = pair(padding)
-    if ph or pw:
-        x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+    x = pad_hw(x, pair(padding))
     H, W, C = x.shape[1], x.shape[2], x.shape[3]
     rows, cols = window_indices(H, kh, sh), window_indices(W, kw, sw)
     h, w = rows.shape[0], cols.shape[0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import keras
 
-from ..layers._nn import BN_EPS, BN_MOMENTUM  # PyTorch's BatchNorm defaults
+from ..layers._nn import BN_EPS, BN_MOMENTUM, GroupedConv2D, torch_padding  # BN_*: PyTorch's defaults
 from ..layers.base import register
 
 
@@ -51,22 +51,19 @@ def deep_graphs():
 
 
 def conv2d(x, filters, kernel_size, *, stride=1, padding=None, dilation=1, groups=1, use_bias=False, name):
-    """A Conv2d with PyTorch's symmetric zero padding (default `padding = dilation*(k-1)//2`).
-
-    Keras' "same" pads 0 before / 1 after on a stride-2 conv over an even size, PyTorch pads
-    1 / 1, so padding is explicit unless it is the stride-1 symmetric case "same" equals.
+    """A Conv2d with PyTorch's symmetric zero padding (default `padding = dilation*(k-1)//2`):
+    explicit (a `<name>.pad` ZeroPadding2D) unless it is the stride-1 case Keras' "same" equals
+    (`zoo.layers._nn.torch_padding`). Grouped convs are `GroupedConv2D` (per group on CPU hosts).
     """
     k = kernel_size
     if padding is None:
         padding = ((stride - 1) + dilation * (k - 1)) // 2
-    if stride == 1 and 2 * padding == dilation * (k - 1):
-        pad_mode = "same"
-    else:
-        pad_mode = "valid"
-        if padding:
-            x = keras.layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
-    return keras.layers.Conv2D(filters, k, strides=stride, padding=pad_mode, dilation_rate=dilation,
-                               groups=groups, use_bias=use_bias, name=name)(x)
+    pad_mode, pad = torch_padding(k, stride, padding, dilation)
+    if any(pad):
+        x = keras.layers.ZeroPadding2D(pad, name=f"{name}.pad")(x)
+    conv = GroupedConv2D if groups > 1 else keras.layers.Conv2D
+    return conv(filters, k, strides=stride, padding=pad_mode, dilation_rate=dilation, groups=groups,
+                use_bias=use_bias, name=name)(x)
 
 
 def batch_norm(x, name, eps=BN_EPS):
