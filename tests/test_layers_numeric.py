@@ -9,6 +9,7 @@ import pytest
 import zoo.layers as L
 from layer_cases import randomize, sample
 from zoo.convert import weight_slots
+from zoo.layers._blocks import attention, split_qkv
 from zoo.layers._nn import fold, unfold
 from zoo.layers.coatnet import relative_position_index
 from zoo.layers.halo import rel_to_abs_index
@@ -159,6 +160,85 @@ def test_scaled_dot_product_attention_closed_form_and_mask():
     mask = np.triu(np.ones((5, 5), bool), 1)[None, None]
     y_m = np.asarray(layer(xk, attention_mask=np.broadcast_to(mask, (2, 2, 5, 5))))
     np.testing.assert_allclose(y_m, _mha(x, *kb, h=2, mask=mask), rtol=1e-5, atol=1e-6)
+
+
+def _attention_reference(q, k, v, scale, bias=0.0, mask=None):
+    logits = q @ np.swapaxes(k, -1, -2) * scale + bias
+    if mask is not None:
+        logits = np.where(mask, logits, -1e9)
+    return softmax(logits) @ v
+
+
+def test_attention_core_closed_form():
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 7)))
+    bias = rng.standard_normal((1, 3, 5, 6)).astype(np.float32)
+    mask = rng.uniform(size=(2, 1, 5, 6)) > 0.3
+    mask[..., 0] = True                                               # no row fully masked here
+    f64 = [t.astype(np.float64) for t in (q, k, v)]
+    np.testing.assert_allclose(np.asarray(attention(q, k, v, scale=0.3)), _attention_reference(*f64, 0.3),
+                               rtol=1e-5, atol=1e-6)
+    y = np.asarray(attention(q, k, v, scale=0.3, bias=bias, mask=mask))
+    np.testing.assert_allclose(y, _attention_reference(*f64, 0.3, bias, mask), rtol=1e-5, atol=1e-6)
+    # a tensor scale multiplies the logits (External-Attention's attention_weights)
+    scale = rng.uniform(0.5, 1.5, (2, 3, 5, 6)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(attention(q, k, v, scale=scale)), _attention_reference(*f64, scale),
+                               rtol=1e-5, atol=1e-6)
+    assert np.asarray(attention(q[0], k[0], v[0], scale=0.3)).shape == (3, 5, 7)    # any leading axes
+
+
+def test_attention_core_masked_row_is_finite_and_dropout_only_trains():
+    q, k, v = sample((1, 2, 3, 4)), sample((1, 2, 5, 4), 2), sample((1, 2, 5, 4), 3)
+    mask = np.ones((1, 1, 3, 5), bool)
+    mask[..., 1, :] = False                                           # query 1 may attend nowhere
+    y = np.asarray(attention(q, k, v, scale=0.5, mask=mask))
+    np.testing.assert_allclose(y[:, :, 1], np.broadcast_to(v.mean(2), y[:, :, 1].shape), atol=1e-6)  # uniform
+    drop = keras.layers.Dropout(0.5, seed=1)
+    np.testing.assert_array_equal(np.asarray(attention(q, k, v, scale=0.5, dropout=drop, training=False)),
+                                  np.asarray(attention(q, k, v, scale=0.5)))
+    assert not np.allclose(np.asarray(attention(q, k, v, scale=0.5, dropout=drop, training=True)),
+                           np.asarray(attention(q, k, v, scale=0.5)))
+
+
+@pytest.mark.parametrize("head_first", [False, True])
+def test_split_qkv_layouts(head_first):
+    qkv = sample((2, 5, 3 * 2 * 4))                                   # 2 heads of 4
+    q, k, v = (np.asarray(t) for t in split_qkv(qkv, 2, head_first=head_first))
+    t = qkv.reshape(2, 5, 2, 3, 4).transpose(3, 0, 2, 1, 4) if head_first else \
+        qkv.reshape(2, 5, 3, 2, 4).transpose(2, 0, 3, 1, 4)
+    for got, want in zip((q, k, v), t):
+        np.testing.assert_array_equal(got, want)
+
+
+def _gelu(x):
+    from math import erf
+    return 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+
+
+def test_mlp_is_timm_mlp():
+    layer = L.Mlp(12, 6)
+    _, y, x = ready(layer, (2, 5, 8))
+    h = _gelu(x @ w(layer.fc1.kernel) + w(layer.fc1.bias))             # exact (erf) GELU, nn.GELU's
+    np.testing.assert_allclose(y, h @ w(layer.fc2.kernel) + w(layer.fc2.bias), rtol=1e-5, atol=1e-6)
+    silu = L.Mlp(act="silu", bias=False)                               # hidden and out default to the input's
+    _, y, x = ready(silu, (2, 8))
+    h = x @ w(silu.fc1.kernel)
+    np.testing.assert_allclose(y, (h * sigmoid(h)) @ w(silu.fc2.kernel), rtol=1e-5, atol=1e-6)
+    assert silu.compute_output_shape((None, 8)) == (None, 8) and layer.compute_output_shape((None, 5, 8)) == (None, 5, 6)
+
+
+def test_mlp_config_dropout_and_keras_file(tmp_path):
+    layer = L.Mlp(16, 4, act="silu", drop=(0.0, 0.5), name="mlp")
+    inp = keras.Input((3, 8))
+    model = keras.Model(inp, layer(inp))
+    x = sample((2, 3, 8))
+    randomize(layer)
+    clone = L.Mlp.from_config(layer.get_config())
+    assert (clone.drop_rates, clone.act_name, clone.hidden_features) == ((0.0, 0.5), "silu", 16)
+    y = np.asarray(model(x, training=False))
+    assert not np.allclose(np.asarray(model(x, training=True)), y)      # drop2 acts in training
+    model.save(tmp_path / "mlp.keras")
+    np.testing.assert_array_equal(np.asarray(keras.models.load_model(tmp_path / "mlp.keras")(x)), y)
 
 
 def test_double_attention_closed_form():
@@ -337,6 +417,14 @@ def _keys(layer, shape, prefix="m"):
 
 def _bn_keys(p):
     return {f"{p}.weight", f"{p}.bias", f"{p}.running_mean", f"{p}.running_var"}
+
+
+def test_names_mlp_match_timm():
+    assert _keys(L.Mlp(8, 4, name="mlp"), (5, 6)) == {"mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"}
+    assert _keys(L.Mlp(8, bias=False, name="mlp"), (6,)) == {"mlp.fc1.weight", "mlp.fc2.weight"}
+    keys = _keys(L.MixerBlock(4, 6, 8, 12, name="blk"), (4, 6))
+    assert {k for k in keys if ".mlp_" in k} == {f"blk.{m}.{fc}.{p}" for m in ("mlp_tokens", "mlp_channels")
+                                                 for fc in ("fc1", "fc2") for p in ("weight", "bias")}
 
 
 def test_names_coatnet_attention_match_timm():

@@ -4,6 +4,7 @@
 serialization under the package name "zoo". docs/layers.md lists them with their papers,
 input shapes and arguments.
 """
+from ._blocks import Mlp
 from .a2 import DoubleAttention
 from .attention import (AFT_FULL, EMSA, ExternalAttention, MUSEAttention, ScaledDotProductAttention,
                         SimplifiedScaledDotProductAttention, UFOAttention)
@@ -52,5 +53,5 @@ ATTENTION_LAYERS = [
 ]
 
 __all__ = [c.__name__ for c in ATTENTION_LAYERS] + [
-    "ACNet", "RepBlock", "RepMLP", "STN", "RelPosBias", "SelectiveKernelAttn", "DropPath", "check_input",
+    "ACNet", "RepBlock", "RepMLP", "STN", "Mlp", "RelPosBias", "SelectiveKernelAttn", "DropPath", "check_input",
     "ATTENTION_LAYERS"]

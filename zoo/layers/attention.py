@@ -10,6 +10,7 @@ import math
 import keras
 from keras import ops
 
+from ._blocks import attention
 from ._nn import DepthwiseConv1d, DepthwiseConv2d, dense, layer_norm, merge_heads, split_heads
 from .base import check_input, register
 
@@ -18,7 +19,18 @@ def _check_tokens(layer, shape, d_model):
     return check_input(layer, shape, rank=3, channels=d_model)
 
 
-def _apply_mask(att, attention_mask, attention_weights):
+def _masked_attention(q, k, v, d_k, dropout, attention_mask=None, attention_weights=None):
+    """The External-Attention call convention on the shared core: `attention_mask` True where
+    attention is forbidden, `attention_weights` multiplying the scaled logits."""
+    scale = 1 / math.sqrt(d_k)
+    if attention_weights is not None:
+        scale = ops.cast(attention_weights, q.dtype) * scale
+    mask = None if attention_mask is None else ops.logical_not(ops.cast(attention_mask, "bool"))
+    return attention(q, k, v, scale=scale, mask=mask, dropout=dropout)
+
+
+def _mask_after_softmax(att, attention_mask, attention_weights):
+    """EMSA's order (the reference's): the weights and the -inf mask act on the normalised map."""
     if attention_weights is not None:
         att = att * ops.cast(attention_weights, att.dtype)
     if attention_mask is not None:  # True means "masked", as in the reference
@@ -71,7 +83,9 @@ class ScaledDotProductAttention(_QKVAttention):
     Input: tokens (batch, nq, d_model); call as `layer(queries[, keys, values,
     attention_mask, attention_weights])`, keys/values defaulting to the queries. `attention_mask`
     (batch, h, nq, nk) is True where attention is forbidden; `attention_weights` multiplies the
-    logits. Output (batch, nq, d_model).
+    logits. Output (batch, nq, d_model). Masked logits get a finite large negative number (the
+    shared core, `zoo.layers._blocks.attention`), so a fully masked row attends uniformly where
+    the reference's -inf gives NaN.
 
     Args: d_model, d_k, d_v (per head; default d_model // h), h (heads), dropout (on the
     attention map). Sublayers `fc_q`, `fc_k`, `fc_v`, `fc_o`.
@@ -79,10 +93,8 @@ class ScaledDotProductAttention(_QKVAttention):
 
     def call(self, queries, keys=None, values=None, attention_mask=None, attention_weights=None):
         q, k, v, _ = self._qkv(queries, keys, values)
-        att = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.d_k)
-        att = _apply_mask(att, attention_mask, attention_weights)
-        att = self.dropout(ops.softmax(att, axis=-1))
-        return self.fc_o(merge_heads(ops.matmul(att, v)))
+        out = _masked_attention(q, k, v, self.d_k, self.dropout, attention_mask, attention_weights)
+        return self.fc_o(merge_heads(out))
 
 
 @register
@@ -113,10 +125,8 @@ class SimplifiedScaledDotProductAttention(keras.layers.Layer):
         keys = queries if keys is None else keys
         values = keys if values is None else values
         q, k, v = (split_heads(t, self.h) for t in (queries, keys, values))
-        att = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.d_k)
-        att = _apply_mask(att, attention_mask, attention_weights)
-        att = self.dropout(ops.softmax(att, axis=-1))
-        return self.fc_o(merge_heads(ops.matmul(att, v)))
+        out = _masked_attention(q, k, v, self.d_k, self.dropout, attention_mask, attention_weights)
+        return self.fc_o(merge_heads(out))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -170,10 +180,8 @@ class MUSEAttention(_QKVAttention):
 
     def call(self, queries, keys=None, values=None, attention_mask=None, attention_weights=None):
         q, k, v, values = self._qkv(queries, keys, values)
-        att = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.d_k)
-        att = _apply_mask(att, attention_mask, attention_weights)
-        att = self.dropout(ops.softmax(att, axis=-1))
-        out = self.fc_o(merge_heads(ops.matmul(att, v)))
+        out = self.fc_o(merge_heads(_masked_attention(q, k, v, self.d_k, self.dropout, attention_mask,
+                                                      attention_weights)))
         v2 = merge_heads(v)                                    # (B, nk, h*d_v), channels (head, d)
         w = ops.softmax(self.dy_paras)
         return out + w[0] * self.conv1(v2) + w[1] * self.conv3(v2) + w[2] * self.conv5(v2)
@@ -259,10 +267,10 @@ class EMSA(_QKVAttention):
             keys = values = x
         k = split_heads(self.fc_k(keys), self.h)
         v = split_heads(self.fc_v(values), self.h)
+        # not the shared core: the transform replaces the softmax, and the mask comes after it
         att = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.d_k)
         att = self.transform(att) if self.apply_transform else ops.softmax(att, axis=-1)
-        att = _apply_mask(att, attention_mask, attention_weights)
-        att = self.dropout(att)
+        att = self.dropout(_mask_after_softmax(att, attention_mask, attention_weights))
         return self.fc_o(merge_heads(ops.matmul(att, v)))
 
     def get_config(self):

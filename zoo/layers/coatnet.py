@@ -5,7 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._nn import dense, pair
+from ._blocks import attention, split_qkv
+from ._nn import dense, merge_heads, pair
 from .base import check_input, register
 
 
@@ -118,19 +119,11 @@ class CoAtNetAttention(keras.layers.Layer):
 
     def call(self, x):
         h, w = x.shape[1], x.shape[2]
-        n, nh, hd = h * w, self.num_heads, self.dim_head
-        qkv = self.qkv(ops.reshape(x, (-1, n, self.dim)))
-        if self.head_first:   # channels (heads, 3*dim_head)
-            qkv = ops.transpose(ops.reshape(qkv, (-1, n, nh, 3, hd)), (3, 0, 2, 1, 4))
-        else:                 # channels (3, heads, dim_head)
-            qkv = ops.transpose(ops.reshape(qkv, (-1, n, 3, nh, hd)), (2, 0, 3, 1, 4))
-        q, k, v = qkv[0], qkv[1], qkv[2]                                        # (B, heads, N, hd)
-        attn = ops.matmul(q * (hd ** -0.5), ops.transpose(k, (0, 1, 3, 2)))
-        if self.rel_pos is not None:
-            attn = self.rel_pos(attn)
-        attn = self.attn_drop(ops.softmax(attn, axis=-1))
-        out = ops.reshape(ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3)), (-1, n, self.dim_attn))
-        return ops.reshape(self.proj_drop(self.proj(out)), (-1, h, w, self.dim_out))
+        q, k, v = split_qkv(self.qkv(ops.reshape(x, (-1, h * w, self.dim))), self.num_heads,
+                            head_first=self.head_first)                         # (B, heads, N, hd)
+        bias = None if self.rel_pos is None else self.rel_pos.get_bias()
+        out = attention(q, k, v, scale=self.dim_head ** -0.5, bias=bias, dropout=self.attn_drop)
+        return ops.reshape(self.proj_drop(self.proj(merge_heads(out))), (-1, h, w, self.dim_out))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:3]) + (self.dim_out,)

@@ -5,7 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._nn import dense, neg_inf, unfold
+from ._blocks import attention
+from ._nn import dense, merge_heads, split_heads, unfold
 from .base import check_input, register
 
 
@@ -69,26 +70,22 @@ class HaloAttention(keras.layers.Layer):
         q_inp = ops.reshape(ops.transpose(ops.reshape(x, (-1, nbh, b, nbw, b, c)), (0, 1, 3, 2, 4, 5)),
                             (-1, b * b, c))                                          # (B*nb, b*b, C)
         kv_inp = ops.reshape(unfold(x, win, b, halo), (-1, win * win, c))            # (B*nb, win*win, C)
-        q = self.to_q(q_inp)
+        g = nbh * nbw * nh                                                           # blocks x heads
         kv = self.to_kv(kv_inp)
-        k, v = kv[..., :nh * d], kv[..., nh * d:]
 
-        def heads(t):  # 'b n (h d) -> (b h) n d'
-            n = t.shape[1]
-            return ops.reshape(ops.transpose(ops.reshape(t, (-1, n, nh, d)), (0, 2, 1, 3)), (-1, n, d))
+        def heads(t):  # (B*nb, n, heads*d) -> (B, nb*heads, n, d): rank 4, an axis the mask can name
+            return ops.reshape(split_heads(t, nh), (-1, g, t.shape[1], d))
 
-        q, k, v = heads(q) * self.scale, heads(k), heads(v)
-        sim = ops.matmul(q, ops.transpose(k, (0, 2, 1))) + self.rel_pos_emb(q)       # (B*nb*nh, b*b, win*win)
-        # positions of a window that fall in the zero padding
-        valid = np.pad(np.ones((H, W), np.float32), halo)
+        q, k, v = heads(self.to_q(q_inp)) * self.scale, heads(kv[..., :nh * d]), heads(kv[..., nh * d:])
+        rel = ops.reshape(self.rel_pos_emb(ops.reshape(q, (-1, b * b, d))), (-1, g, b * b, win * win))
+        # positions of a window that fall in the zero padding are masked
+        valid = np.pad(np.ones((H, W), bool), halo)
         valid = np.stack([valid[i * b:i * b + win, j * b:j * b + win].reshape(-1)
                           for i in range(nbh) for j in range(nbw)])                  # (nb, win*win)
-        mask = np.repeat(valid[:, None, None, :], nh, axis=1).reshape(1, nbh * nbw * nh, 1, win * win) > 0
-        sim = ops.reshape(sim, (-1, nbh * nbw * nh, b * b, win * win))
-        sim = ops.where(mask, sim, ops.cast(neg_inf(sim.dtype), sim.dtype))
-        attn = ops.reshape(ops.softmax(sim, axis=-1), (-1, b * b, win * win))
-        out = ops.matmul(attn, v)                                                    # (B*nb*nh, b*b, d)
-        out = ops.reshape(ops.transpose(ops.reshape(out, (-1, nh, b * b, d)), (0, 2, 1, 3)), (-1, b * b, nh * d))
+        mask = np.repeat(valid, nh, axis=0)[None, :, None, :]                        # (1, nb*heads, 1, win*win)
+        # q is scaled already: the relative logits take the scaled q, as in the reference
+        out = attention(q, k, v, scale=1.0, bias=rel, mask=mask)
+        out = merge_heads(ops.reshape(out, (-1, nh, b * b, d)))                      # (B*nb, b*b, nh*d)
         out = self.to_out(out)
         out = ops.reshape(out, (-1, nbh, nbw, b, b, c))
         return ops.reshape(ops.transpose(out, (0, 1, 3, 2, 4, 5)), (-1, H, W, c))

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._nn import dense, merge_heads, neg_inf, split_heads
+from ._blocks import attention
+from ._nn import dense, merge_heads, split_heads
 from .base import check_input, register
 
 
@@ -76,10 +77,9 @@ class InfiniAttention(keras.layers.Layer):
         outs = []
         for s in range(n // seg):
             q, k, v = (t[:, :, s * seg:(s + 1) * seg] for t in (q_all, k_all, v_all))
-            att = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.d_k)
-            if self.causal:
-                att = ops.where(causal, att, ops.cast(neg_inf(att.dtype), att.dtype))
-            a_dot = ops.cast(ops.matmul(self.dropout(ops.softmax(att, axis=-1)), v), "float32")
+            a_dot = attention(q, k, v, scale=1 / math.sqrt(self.d_k), mask=causal if self.causal else None,
+                              dropout=self.dropout)
+            a_dot = ops.cast(a_dot, "float32")
             sq, sk, v32 = _sigma(ops.cast(q, "float32")), _sigma(ops.cast(k, "float32")), ops.cast(v, "float32")
             if mem is None:     # empty memory: nothing to retrieve
                 a_mem = ops.zeros_like(a_dot)

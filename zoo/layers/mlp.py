@@ -4,25 +4,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ._nn import dense, gelu, layer_norm
+from ._blocks import Mlp
+from ._nn import dense, layer_norm
 from .base import check_input, register
-
-
-class _Mlp(keras.layers.Layer):
-    """timm `Mlp`: fc1, GELU, fc2."""
-
-    def __init__(self, hidden, out, **kwargs):
-        super().__init__(**kwargs)
-        self.fc1 = dense(hidden, "fc1", self.dtype_policy)
-        self.fc2 = dense(out, "fc2", self.dtype_policy)
-        self.hidden = hidden
-
-    def build(self, input_shape):
-        self.fc1.build(input_shape)
-        self.fc2.build(tuple(input_shape[:-1]) + (self.hidden,))
-
-    def call(self, x):
-        return self.fc2(gelu(self.fc1(x)))
 
 
 def _check_seq(layer, shape, seq_len, dim):
@@ -51,9 +35,9 @@ class MixerBlock(keras.layers.Layer):
         self.tokens_hidden_dim, self.channels_hidden_dim, self.eps = tokens_hidden_dim, channels_hidden_dim, eps
         dt = self.dtype_policy
         self.norm1 = layer_norm("norm1", dt, eps)
-        self.mlp_tokens = _Mlp(tokens_hidden_dim, tokens_mlp_dim, name="mlp_tokens", dtype=dt)
+        self.mlp_tokens = Mlp(tokens_hidden_dim, tokens_mlp_dim, name="mlp_tokens", dtype=dt)
         self.norm2 = layer_norm("norm2", dt, eps)
-        self.mlp_channels = _Mlp(channels_hidden_dim, channels_mlp_dim, name="mlp_channels", dtype=dt)
+        self.mlp_channels = Mlp(channels_hidden_dim, channels_mlp_dim, name="mlp_channels", dtype=dt)
 
     def build(self, input_shape):
         shape = _check_seq(self, input_shape, self.tokens_mlp_dim, self.channels_mlp_dim)
@@ -109,7 +93,7 @@ class ResMLPBlock(keras.layers.Layer):
         self.norm1 = _Affine(name="norm1", dtype=dt)
         self.linear_tokens = dense(seq_len, "linear_tokens", dt)
         self.norm2 = _Affine(name="norm2", dtype=dt)
-        self.mlp_channels = _Mlp(int(dim * mlp_ratio), dim, name="mlp_channels", dtype=dt)
+        self.mlp_channels = Mlp(int(dim * mlp_ratio), dim, name="mlp_channels", dtype=dt)
 
     def build(self, input_shape):
         shape = _check_seq(self, input_shape, self.seq_len, self.dim)
@@ -151,22 +135,25 @@ class _SpatialGatingUnit(keras.layers.Layer):
         return u * v
 
 
-class _GatedMlp(keras.layers.Layer):
+class _GatedMlp(Mlp):
+    """timm's `GatedMlp`: `Mlp` with the spatial gating unit between the activation and fc2
+    (fc1 gives 2*d_ff channels, the gate halves them)."""
+
     def __init__(self, dim, d_ff, seq_len, **kwargs):
-        super().__init__(**kwargs)
-        dt = self.dtype_policy
-        self.fc1 = dense(2 * d_ff, "fc1", dt)
-        self.gate = _SpatialGatingUnit(d_ff, seq_len, name="gate", dtype=dt)
-        self.fc2 = dense(dim, "fc2", dt)
+        super().__init__(2 * d_ff, dim, **kwargs)
+        self.gate = _SpatialGatingUnit(d_ff, seq_len, name="gate", dtype=self.dtype_policy)
         self.d_ff = d_ff
 
     def build(self, input_shape):
-        self.fc1.build(input_shape)
+        super().build(input_shape)
         self.gate.build(None)
-        self.fc2.build(tuple(input_shape[:-1]) + (self.d_ff,))
 
-    def call(self, x):
-        return self.fc2(self.gate(gelu(self.fc1(x))))
+    def _fc2_features(self, hidden):
+        return self.d_ff
+
+    def call(self, x, training=None):
+        x = self.gate(self.drop1(self.act(self.fc1(x)), training=training))
+        return self.drop2(self.fc2(x), training=training)
 
 
 @register

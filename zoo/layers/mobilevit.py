@@ -6,7 +6,8 @@ import math
 import keras
 from keras import ops
 
-from ._nn import Conv2d, conv_bn, dense, layer_norm
+from ._blocks import Mlp, attention, split_qkv
+from ._nn import Conv2d, conv_bn, dense, layer_norm, merge_heads
 from .base import check_input, register
 
 
@@ -29,29 +30,9 @@ class VitAttention(keras.layers.Layer):
         self.proj.build(input_shape)
 
     def call(self, x):
-        n = x.shape[1]
-        qkv = ops.transpose(ops.reshape(self.qkv(x), (-1, n, 3, self.num_heads, self.head_dim)), (2, 0, 3, 1, 4))
-        q, k, v = qkv[0], qkv[1], qkv[2]                                  # (B, heads, N, hd)
-        attn = ops.matmul(q * (self.head_dim ** -0.5), ops.transpose(k, (0, 1, 3, 2)))
-        attn = self.attn_drop(ops.softmax(attn, axis=-1))
-        out = ops.reshape(ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3)), (-1, n, self.dim))
-        return self.proj_drop(self.proj(out))
-
-
-class _Mlp(keras.layers.Layer):
-    def __init__(self, hidden, out, activation, **kwargs):
-        super().__init__(**kwargs)
-        self.fc1 = dense(hidden, "fc1", self.dtype_policy)
-        self.fc2 = dense(out, "fc2", self.dtype_policy)
-        self.act = keras.activations.get(activation)
-        self.hidden = hidden
-
-    def build(self, input_shape):
-        self.fc1.build(input_shape)
-        self.fc2.build(tuple(input_shape[:-1]) + (self.hidden,))
-
-    def call(self, x):
-        return self.fc2(self.act(self.fc1(x)))
+        q, k, v = split_qkv(self.qkv(x), self.num_heads)                  # (B, heads, N, hd)
+        out = attention(q, k, v, scale=self.head_dim ** -0.5, dropout=self.attn_drop)
+        return self.proj_drop(self.proj(merge_heads(out)))
 
 
 class _TransformerBlock(keras.layers.Layer):
@@ -63,7 +44,7 @@ class _TransformerBlock(keras.layers.Layer):
         self.norm1 = layer_norm("norm1", dt)
         self.attn = VitAttention(dim, num_heads, attn_drop=attn_drop, proj_drop=drop, name="attn", dtype=dt)
         self.norm2 = layer_norm("norm2", dt)
-        self.mlp = _Mlp(int(dim * mlp_ratio), dim, activation, name="mlp", dtype=dt)
+        self.mlp = Mlp(int(dim * mlp_ratio), dim, act=activation, drop=drop, name="mlp", dtype=dt)
 
     def build(self, input_shape):
         for l in (self.norm1, self.attn, self.norm2, self.mlp):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ._blocks import attention
 from ._nn import Chain, dense
 from .base import check_input, register
 
@@ -51,8 +52,7 @@ class NonLocalBlock(keras.layers.Layer):
         phi, g = self.phi(x), self.g(x)
         n = phi.shape[1] * phi.shape[2]
         phi, g = ops.reshape(phi, (-1, n, ci)), ops.reshape(g, (-1, n, ci))
-        f = ops.softmax(ops.matmul(theta, ops.transpose(phi, (0, 2, 1))), axis=-1)
-        y = ops.reshape(ops.matmul(f, g), (-1, h, w, ci))
+        y = ops.reshape(attention(theta, phi, g, scale=1.0), (-1, h, w, ci))    # embedded Gaussian: no scale
         return self.W(y) + x
 
     def compute_output_shape(self, input_shape):

@@ -4,24 +4,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ._nn import dense, gelu
+from ._blocks import Mlp
+from ._nn import dense
 from .base import check_input, register
-
-
-class _Mlp(keras.layers.Layer):
-    def __init__(self, hidden, out, **kwargs):
-        super().__init__(**kwargs)
-        self.fc1 = dense(hidden, "fc1", self.dtype_policy)
-        self.fc2 = dense(out, "fc2", self.dtype_policy)
-        self.drop = keras.layers.Dropout(0.1, name="drop", dtype=self.dtype_policy)
-        self.hidden = hidden
-
-    def build(self, input_shape):
-        self.fc1.build(input_shape)
-        self.fc2.build(tuple(input_shape[:-1]) + (self.hidden,))
-
-    def call(self, x):
-        return self.drop(self.fc2(self.drop(gelu(self.fc1(x)))))
 
 
 @register
@@ -45,7 +30,8 @@ class WeightedPermuteMLP(keras.layers.Layer):
         self.dim, self.seg_dim, self.qkv_bias, self.proj_drop_rate = dim, seg_dim, qkv_bias, float(proj_drop)
         dt = self.dtype_policy
         self.mlp_c, self.mlp_h, self.mlp_w = (dense(dim, n, dt, use_bias=qkv_bias) for n in ("mlp_c", "mlp_h", "mlp_w"))
-        self.reweighting = _Mlp(dim // 4, dim * 3, name="reweighting", dtype=dt)
+        # the reference's `Mlp` drops 0.1 after the activation and after fc2 (training only)
+        self.reweighting = Mlp(dim // 4, dim * 3, drop=0.1, name="reweighting", dtype=dt)
         self.proj = dense(dim, "proj", dt)
         self.proj_drop = keras.layers.Dropout(self.proj_drop_rate, name="proj_drop", dtype=dt)
 
