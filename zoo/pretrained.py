@@ -19,6 +19,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from . import checkpoint, convert, manifest, registry
@@ -137,17 +138,16 @@ def resolve_pretrained(spec: registry.ArchSpec, tag: str | None, pretrained) -> 
 def _code_version(spec: registry.ArchSpec, model) -> str:
     """A digest of the code that decides converted values: CONVERSION_VERSION, the converter, the
     resampling, the family module and the module of every layer with its own conversion hook."""
-    from . import __version__, resample
+    from . import __version__
 
-    modules = {convert, resample, inspect.getmodule(spec.builder)}
-    modules |= {inspect.getmodule(type(slot.layer)) for slot in convert.weight_slots(model).values()
-                if getattr(slot.layer, "torch_to_keras", None) is not None}
+    files = {Path(convert.__file__), Path(convert.__file__).with_name("resample.py"),
+             Path(inspect.getfile(sys.modules[spec.builder.__module__]))}   # the family file
+    files |= {Path(inspect.getfile(type(slot.layer))) for slot in convert.weight_slots(model).values()
+              if getattr(slot.layer, "torch_to_keras", None) is not None}
     h = hashlib.sha256(f"{__version__}/{CONVERSION_VERSION}".encode())
-    for mod in sorted(modules, key=lambda m: getattr(m, "__name__", str(m))):
-        try:
-            h.update(Path(inspect.getfile(mod)).read_bytes())
-        except (TypeError, OSError):
-            h.update(str(mod).encode())
+    for f in sorted(files):
+        if f.is_file():
+            h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
