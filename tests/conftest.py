@@ -17,8 +17,10 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _fresh_keras_session():
+    """One Keras session per test module: clearing it after every test cost about a quarter of the
+    suite's wall time in teardown, and tests name their layers, so they do not depend on it."""
     yield
     keras.backend.clear_session()
 
