@@ -187,6 +187,22 @@ def test_no_network_without_cache(hub_env, fake_hub, fast_retries):
     assert "cannot be reached" in msg and f"zoo download {NAME}" in msg and "model.safetensors" in msg
 
 
+def test_unreachable_hub_fails_at_once_without_retry_noise(hub_env, fake_hub, monkeypatch, caplog):
+    """The README's example offline: one connect attempt, no back-off, no retry lines, the fix named."""
+    from huggingface_hub.utils import _http
+
+    sleeps = []
+    monkeypatch.setattr(_http.time, "sleep", sleeps.append)
+    publish(fake_hub)
+    fake_hub.stop()
+    with caplog.at_level("WARNING"), pytest.raises(WeightsUnavailableError) as err:
+        zoo.create(ARCH, pretrained=True, img_size=IMG)
+    assert sleeps == [], "huggingface_hub backed off and retried"
+    assert not [r for r in caplog.records if r.name.startswith("huggingface_hub")]
+    msg = str(err.value)
+    assert "cannot be reached" in msg and "HF_HUB_OFFLINE=1" in msg and f"zoo download {NAME}" in msg
+
+
 def test_offline_and_no_network_with_cache(hub_env, fake_hub, monkeypatch, fast_retries):
     publish(fake_hub)
     zoo.create(ARCH, pretrained=True, img_size=IMG)

@@ -19,12 +19,14 @@ Resolving the `pretrained=` argument, the converted-weights cache and loading li
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import checkpoint, manifest
 from .errors import InvalidArgumentError, WeightsUnavailableError, ZooError
@@ -134,9 +136,10 @@ def _download_error(source: WeightsSource, filename: str, err: Exception, env: H
     if offline:
         reason = ("HF_HUB_OFFLINE is set" if env.offline
                   else f"the Hub at {env.endpoint} cannot be reached ({_root_cause(err)})")
+        skip = "" if env.offline else " On a machine without network, set HF_HUB_OFFLINE=1 to skip the attempt."
         msg = (f"{where} is not in the Hugging Face cache ({env.cache_dir}) and {reason}. Pre-download it where "
                f"the Hub is reachable with `{source.download_hint}` (it fills the Hugging Face cache: copy that "
-               f"folder here or point HF_HUB_CACHE at it), {local_fix}.")
+               f"folder here or point HF_HUB_CACHE at it), {local_fix}.{skip}")
     elif isinstance(err, e.GatedRepoError):
         msg = (f"hf-hub:{source.repo} (for {filename}) is gated: accept its terms at {env.endpoint}/{source.repo} "
                f"and log in (`hf auth login` or set HF_TOKEN), {local_fix}.")
@@ -168,6 +171,60 @@ def _root_cause(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
+class HubUnreachable(OSError):
+    """The Hub's host (or the proxy in front of it) does not accept a connection."""
+
+
+CONNECT_TIMEOUT_S = 3.0   # a reachable Hub answers a TCP connect well within this
+
+
+def _proxy_for(url: str) -> str | None:
+    from urllib.request import getproxies, proxy_bypass
+
+    host = urlsplit(url).hostname or ""
+    proxies = getproxies()
+    if not proxies or proxy_bypass(host):
+        return None
+    return proxies.get(urlsplit(url).scheme) or proxies.get("all")
+
+
+def check_reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise HubUnreachable unless the endpoint's host (or its proxy) accepts a TCP connection within
+    `timeout` seconds. huggingface_hub retries an unreachable Hub for half a minute, printing a line
+    per retry; one connect tells the same in at most a few seconds."""
+    import socket
+
+    url = _proxy_for(endpoint) or endpoint
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        via = f" through the proxy {parts.hostname}:{port}" if url != endpoint else ""
+        raise HubUnreachable(f"no connection to {parts.hostname}:{port}{via} within {timeout:g} s: "
+                             f"{type(err).__name__}: {err}") from None
+
+
+@contextlib.contextmanager
+def _hf_call(env: HubEnv):
+    """Around a huggingface_hub call: its per-retry warnings stay off the terminal (the zoo's own
+    error says what happened; logging.getLogger('huggingface_hub').setLevel(logging.INFO) brings
+    them back), and HF_HUB_OFFLINE set after import still means offline to it (huggingface_hub
+    reads it at import, and would otherwise fetch its agent registry from the Hub)."""
+    from huggingface_hub import constants
+
+    hf = logging.getLogger("huggingface_hub")
+    old_level, old_offline = hf.level, constants.HF_HUB_OFFLINE
+    if old_level == logging.NOTSET:
+        hf.setLevel(logging.ERROR)
+    constants.HF_HUB_OFFLINE = old_offline or env.offline
+    try:
+        yield
+    finally:
+        hf.setLevel(old_level)
+        constants.HF_HUB_OFFLINE = old_offline
+
+
 def _hf_download(source: WeightsSource, filename: str, env: HubEnv, *, force: bool = False,
                  revision: str | None = None) -> Path:
     from huggingface_hub import hf_hub_download
@@ -175,21 +232,38 @@ def _hf_download(source: WeightsSource, filename: str, env: HubEnv, *, force: bo
     from . import __version__
 
     try:
-        return Path(hf_hub_download(source.repo, filename, revision=revision or source.revision,
-                                    cache_dir=env.cache_dir, endpoint=env.endpoint,
-                                    local_files_only=env.offline, force_download=force,
-                                    library_name="attention-zoo", library_version=__version__))
+        if not env.offline:
+            try:
+                check_reachable(env.endpoint)
+            except HubUnreachable:
+                cached = None if force else _cached_file(source, filename, env, revision=revision)
+                if cached is not None:   # as huggingface_hub does: a cached branch is used when the Hub is down
+                    logger.info("the Hub at %s cannot be reached: using the cached %s", env.endpoint, cached)
+                    return cached
+                raise
+        with _hf_call(env):
+            return Path(hf_hub_download(source.repo, filename, revision=revision or source.revision,
+                                        cache_dir=env.cache_dir, endpoint=env.endpoint,
+                                        local_files_only=env.offline, force_download=force,
+                                        library_name="attention-zoo", library_version=__version__))
     except (KeyboardInterrupt, ZooError):
         raise
+    except HubUnreachable as err:
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        unreachable = LocalEntryNotFoundError(f"the Hub at {env.endpoint} cannot be reached")
+        unreachable.__cause__ = err
+        raise _download_error(source, filename, unreachable, env) from unreachable
     except Exception as err:  # noqa: BLE001 - every failure becomes one actionable error
         raise _download_error(source, filename, err, env) from err
 
 
-def _cached_file(source: WeightsSource, filename: str, env: HubEnv) -> Path | None:
+def _cached_file(source: WeightsSource, filename: str, env: HubEnv, revision: str | None = None) -> Path | None:
     """The file in the Hugging Face cache for the source's revision, without any request."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(source.repo, filename, cache_dir=env.cache_dir, revision=source.revision)
+    found = try_to_load_from_cache(source.repo, filename, cache_dir=env.cache_dir,
+                                   revision=revision or source.revision)
     return Path(found) if isinstance(found, str) else None
 
 
