@@ -14,8 +14,11 @@ See docs/export.md for every artifact's contract.
 """
 import os as _os
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from zoo import _quiet  # noqa: E402
+
+_quiet.install()  # TensorFlow starts without its C++ start-up lines (ZOO_VERBOSE=1 keeps them)
 
 from zoo.errors import ExportError  # noqa: E402
 

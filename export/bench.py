@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo._quiet import quiet_stderr
 from zoo.errors import InvalidArgumentError
 
 from .verification import median_ms
@@ -52,7 +53,7 @@ def bench(model, targets=DEFAULT_TARGETS, *, batches=(1, 8), warmup: int = 3, re
     Returns rows {target, batch, ms, ratio_vs_keras}."""
     import tensorflow as tf
 
-    from . import photos, to_onnx, to_saved_model, to_tflite
+    from . import photos
     from ._cfg import serving_cfg
 
     cfg = serving_cfg(model)
@@ -71,19 +72,9 @@ def bench(model, targets=DEFAULT_TARGETS, *, batches=(1, 8), warmup: int = 3, re
         it = tqdm(targets, desc="bench", unit="artifact")
     with tempfile.TemporaryDirectory() as d:
         for target in it:
-            fmt, _, q = target.partition(":")
             art = Path(d) / target.replace(":", "_")
-            if fmt == "saved_model":
-                art = to_saved_model(model, art, signatures=("float",))
-            elif fmt == "onnx":
-                art = to_onnx(model, art.with_suffix(".onnx"))
-            elif fmt == "tflite":
-                q = q or "fp32"
-                rep = photos.calibration_data(model, 64) if q == "int8" else None
-                art = to_tflite(model, art.with_suffix(".tflite"), quantize=q, representative_data=rep,
-                                metadata=False)
-            else:
-                raise InvalidArgumentError(f"unknown bench target {target!r}; use {list(DEFAULT_TARGETS)}")
+            with quiet_stderr():   # converters' and graph exports' routine warnings
+                art = _export(model, target, art)
             for b in batches:
                 run = _runner(target, model, art, x, pixels, b)
                 if run is None:
@@ -91,6 +82,20 @@ def bench(model, targets=DEFAULT_TARGETS, *, batches=(1, 8), warmup: int = 3, re
                 ms = median_ms(run, warmup, repeats)
                 rows.append({"target": target, "batch": b, "ms": ms, "ratio_vs_keras": ms / keras_ms[b]})
     return rows
+
+
+def _export(model, target: str, art: Path) -> Path:
+    from . import photos, to_onnx, to_saved_model, to_tflite
+    fmt, _, q = target.partition(":")
+    if fmt == "saved_model":
+        return to_saved_model(model, art, signatures=("float",))
+    if fmt == "onnx":
+        return to_onnx(model, art.with_suffix(".onnx"))
+    if fmt == "tflite":
+        q = q or "fp32"
+        rep = photos.calibration_data(model, 64) if q == "int8" else None
+        return to_tflite(model, art.with_suffix(".tflite"), quantize=q, representative_data=rep, metadata=False)
+    raise InvalidArgumentError(f"unknown bench target {target!r}; use {list(DEFAULT_TARGETS)}")
 
 
 def format_rows(rows) -> str:

@@ -115,17 +115,36 @@ def _resolve_signatures(signatures, cfg: ServingCfg) -> tuple[str, ...]:
     return sigs
 
 
-def track_used_variables(root, concrete_fns):
-    """Attach the tf.Variables the traced functions read to `root`, so tf.saved_model.save writes
-    them (Keras 3 variables wrap them; tracking only the wrappers leaves some behind, which then
-    surface as READ_VARIABLE ops in TFLite and uninitialized reads)."""
-    seen, used = set(), []
-    for fn in concrete_fns:
-        for v in list(fn.trainable_variables) + list(fn.variables):
-            if id(v) not in seen:
-                seen.add(id(v))
-                used.append(v)
-    root._all_variables = used
+def tf_variable(v):
+    """The tf.Variable behind a Keras 3 variable (itself for a tf.Variable). A SavedModel must track
+    only these: a Keras variable saves its tf.Variable's value under its own name, so tracking both
+    writes every weight twice."""
+    inner = getattr(v, "_value", None)
+    return inner if isinstance(inner, _tf().Variable) else v
+
+
+def _unique(variables) -> list:
+    seen, out = set(), []
+    for v in variables:
+        v = tf_variable(v)
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def track_variables(root, model, concrete_fns=()):
+    """Give `root` the model's variables as tf.Variables, each once: `variables`,
+    `trainable_variables`, `non_trainable_variables` (the reusable-SavedModel attributes), and
+    every other variable the traced functions read (Keras 3 variables wrap tf.Variables; one left
+    untracked would surface as a READ_VARIABLE op in TFLite and an uninitialized read)."""
+    root.variables = _unique(model.variables)
+    root.trainable_variables = _unique(model.trainable_variables)
+    root.non_trainable_variables = _unique(model.non_trainable_variables)
+    known = {id(v) for v in root.variables}
+    extra = [v for fn in concrete_fns for v in _unique(list(fn.trainable_variables) + list(fn.variables))
+             if id(v) not in known]
+    root._extra_variables = _unique(extra)
 
 
 def build_root(model, cfg: ServingCfg, workdir: Path, signatures=("float",), features: bool = False):
@@ -135,9 +154,6 @@ def build_root(model, cfg: ServingCfg, workdir: Path, signatures=("float",), fea
 
     h, w, c = cfg.input_size
     root = tf.__internal__.tracking.AutoTrackable()
-    root.variables = list(model.variables)
-    root.trainable_variables = list(model.trainable_variables)
-    root.non_trainable_variables = list(model.non_trainable_variables)
     table = _labels_table(cfg.labels, workdir) if (cfg.labels and not features) else None
     if table is not None:
         root.labels_table = table
@@ -169,7 +185,7 @@ def build_root(model, cfg: ServingCfg, workdir: Path, signatures=("float",), fea
             return outputs(_normalize(px, cfg))
         root.serve_image_bytes = serve_image_bytes
         fns[SIGNATURE_KEYS["bytes"]] = serve_image_bytes.get_concrete_function()
-    track_used_variables(root, fns.values())
+    track_variables(root, model, fns.values())
     return root, fns
 
 
@@ -197,7 +213,7 @@ def to_saved_model(model, path, *, name: str | None = None, version: int = 1, si
     signatures: "auto" (all three when the model's normalization is known, else only the float
         one), or a subset of ("float", "uint8", "bytes"); see the module docstring.
     mean/std/labels/crop_pct/interpolation: override model.pretrained_cfg.
-    overwrite: replace an existing version folder (otherwise an existing one is an error).
+    overwrite: replace an existing version folder, if it is a SavedModel (never other files).
     """
     tf = _tf()
     cfg = serving_cfg(model, name=name, mean=mean, std=std, labels=labels, crop_pct=crop_pct,
@@ -207,7 +223,7 @@ def to_saved_model(model, path, *, name: str | None = None, version: int = 1, si
     sigs = _resolve_signatures(signatures, cfg)
     features = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes") == 0
     target = Path(path) / cfg.name / str(version)
-    with staged(target, overwrite) as tmp, tempfile.TemporaryDirectory() as work:
+    with staged(target, overwrite, "saved_model") as tmp, tempfile.TemporaryDirectory() as work:
         root, fns = build_root(model, cfg, Path(work), sigs, features=features)
         try:
             tf.saved_model.save(root, str(tmp), signatures=fns)

@@ -23,8 +23,8 @@ from pathlib import Path
 from zoo.errors import ExportError
 
 from ._cfg import serving_cfg
-from ._io import staged
-from .saved_model import INPUT_NAME, track_used_variables, write_info
+from ._io import check_target, staged
+from .saved_model import INPUT_NAME, track_variables, write_info
 
 
 def to_tfhub(model, path, *, overwrite: bool = False, mean=None, std=None, labels=None) -> Path:
@@ -32,6 +32,7 @@ def to_tfhub(model, path, *, overwrite: bool = False, mean=None, std=None, label
 
     mean/std/labels: override model.pretrained_cfg (recorded in assets.extra/zoo_export.json; the
     labels also go to assets.extra/labels.txt). The model's input stays preprocessed float32.
+    overwrite: replace an existing SavedModel folder at `path` (never other files).
     """
     import tensorflow as tf
 
@@ -41,10 +42,8 @@ def to_tfhub(model, path, *, overwrite: bool = False, mean=None, std=None, label
     out_key = "features" if features else "logits"
     spec = tf.TensorSpec((None, h, w, c), tf.float32, name=INPUT_NAME)
 
+    check_target(path, overwrite, "tfhub")
     root = tf.__internal__.tracking.AutoTrackable()
-    root.variables = list(model.variables)
-    root.trainable_variables = list(model.trainable_variables)
-    root.non_trainable_variables = list(model.non_trainable_variables)
     root.regularization_losses = []
 
     @tf.function
@@ -59,8 +58,8 @@ def to_tfhub(model, path, *, overwrite: bool = False, mean=None, std=None, label
                 serve.get_concrete_function()]
     root.__call__ = call
     root.serve = serve
-    track_used_variables(root, concrete)
-    with staged(path, overwrite) as tmp, tempfile.TemporaryDirectory():
+    track_variables(root, model, concrete)
+    with staged(path, overwrite, "tfhub") as tmp, tempfile.TemporaryDirectory():
         try:
             tf.saved_model.save(root, str(tmp), signatures={"serving_default": concrete[-1]})
         except Exception as e:  # noqa: BLE001

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo._quiet import quiet_stderr
 from zoo.errors import ExportError, InvalidArgumentError
 
 from ._cfg import ServingCfg, serving_cfg
-from ._io import staged
+from ._io import check_target, file_in_folder, staged
 from .deploy import deploy_model
 
 QUANTIZE = ("fp32", "fp16", "dynamic", "int8")
@@ -136,7 +137,8 @@ def _as_samples(data, cfg: ServingCfg) -> list[np.ndarray]:
             "quantize='int8' needs representative_data: ~100-500 preprocessed images (NHWC float32, "
             "what the model takes) from the deployment domain, e.g. "
             "export.calibration_data(model, images=export.photos.images_from_folder(DIR)); "
-            "CLI: --calibration DIR (or --calibration sample-photos for a smoke test).")
+            "CLI: --calibration DIR, or --calibration sample-photos for the built-in set (a few "
+            "scikit-image photos: a smoke test, not a representative set).")
     h, w, c = cfg.input_size
     if isinstance(data, np.ndarray) and data.ndim == 4:
         items = list(data)
@@ -180,7 +182,6 @@ def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str
         std = tf.constant(np.asarray(cfg.std, np.float32) * 255.0)
 
     root = tf.__internal__.tracking.AutoTrackable()
-    root.variables = list(model.variables)
 
     @tf.function(input_signature=[tf.TensorSpec((1, h, w, c), tf.float32,
                                                 name=PIXELS_INPUT if pixel_input else IMAGE_INPUT)])
@@ -189,8 +190,8 @@ def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str
         return {out_key: model(x, training=False)}
     root.serve = serve
     concrete = serve.get_concrete_function()
-    from .saved_model import track_used_variables
-    track_used_variables(root, [concrete])
+    from .saved_model import track_variables
+    track_variables(root, model, [concrete])
 
     with tempfile.TemporaryDirectory() as d:
         tf.saved_model.save(root, d, signatures={"serving_default": concrete})
@@ -222,7 +223,8 @@ def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str
                     yield [p.astype(np.float32)]
             conv.representative_dataset = representative
         try:
-            return conv.convert()
+            with quiet_stderr():   # the converter's "fully_quantize: 0, inference_type: 6, ..." lines
+                return conv.convert()
         except Exception as e:  # noqa: BLE001 - converter errors become one actionable error
             msg = str(e)
             flex = _flex_ops(msg)
@@ -274,8 +276,9 @@ def load_interpreter(path_or_bytes, default_delegates: bool = True, num_threads:
     if num_threads:
         kw["num_threads"] = num_threads
     try:
-        it = Interpreter(**kw)
-        it.allocate_tensors()
+        with quiet_stderr():   # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            it = Interpreter(**kw)
+            it.allocate_tensors()
     except (RuntimeError, ValueError) as e:
         raise ExportError(f"LiteRT cannot load the model with {'default' if default_delegates else 'builtin'} "
                           f"delegates: {str(e).strip().splitlines()[0]}") from e
@@ -287,6 +290,9 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
               labels=None, crop_pct=None,
               interpolation=None, check_inputs=None, progress: bool = False) -> Path:
     """Write `model` as a TFLite flatbuffer at `path` (batch 1, builtin ops only); returns the path.
+
+    path: the file, or an existing folder to write `<name>_<quantize>.tflite` into.
+    overwrite: replace an existing TFLite file at that path (never another kind of file).
 
     quantize: "fp32" | "fp16" (fp16 weights) | "dynamic" (int8 weights, float activations) |
         "int8" (full integer; needs representative_data).
@@ -329,8 +335,8 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
     if want_md:
         from .metadata import _writers
         _writers()  # fail before the long conversion if the writer cannot be imported
-    from ._io import check_target
-    check_target(path, overwrite)
+    path = file_in_folder(path, f"{cfg.name}_{quantize}.tflite")
+    check_target(path, overwrite, "tflite")
 
     if check_inputs is None:
         check_inputs = default_check_inputs(cfg)
@@ -342,9 +348,9 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
         from .metadata import add_classifier_metadata
         buf = add_classifier_metadata(buf, cfg, pixel_input=pixel_input, quantize=quantize)
     load_interpreter(buf)  # loads with the default delegates (XNNPACK) or fails here
-    with staged(path, overwrite) as tmp:
+    with staged(path, overwrite, "tflite") as tmp:
         Path(tmp).write_bytes(buf)
-    return Path(path)
+    return path
 
 
 def default_check_inputs(cfg: ServingCfg, n: int = 4) -> np.ndarray:

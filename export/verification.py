@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo._quiet import quiet_stderr
 from zoo.errors import ExportError, InvalidArgumentError
 
 from . import photos
 from ._cfg import ServingCfg, serving_cfg
-from ._io import size_of
+from ._io import file_in_folder, size_of, staged
 from .deploy import max_rel_diff
 
 FP32_RTOL = 1e-4
@@ -68,10 +69,21 @@ class VerifyReport:
         return asdict(self)
 
     def to_json(self, path=None) -> str:
+        """The report as JSON text; with `path`, also written there (see `save`; an existing
+        report at that path is replaced)."""
         text = json.dumps(self.to_dict(), indent=2, default=float) + "\n"
         if path is not None:
-            Path(path).write_text(text)
+            self.save(path, overwrite=True)
         return text
+
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Write the report as JSON at `path`, or inside it when `path` is a folder (as
+        `report_filename(artifact)`); returns the file.
+        overwrite: replace an existing verify report there (never another kind of file)."""
+        target = file_in_folder(path, report_filename(self.artifact))
+        with staged(target, overwrite, "report") as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=float) + "\n", encoding="utf-8")
+        return target
 
     def table(self) -> str:
         ratio = (f"{self.latency_ms / self.keras_latency_ms:.2f}x Keras"
@@ -95,6 +107,14 @@ class VerifyReport:
         rows.append(("result", "PASS" if self.passed else "FAIL"))
         w = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+
+def report_filename(artifact) -> str:
+    """The report's file name in a folder: `<artifact>.verify.json`, for a SavedModel version
+    folder `<name>_<version>.verify.json`."""
+    a = Path(artifact)
+    stem = f"{a.parent.name}_{a.name}" if a.name.isdigit() and a.parent.name else a.name
+    return f"{stem}.verify.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +307,7 @@ def mediapipe_top_k(path, pixels, k=5):
         raise ExportError(f"the MediaPipe check needs mediapipe (pip install mediapipe): {e}") from None
     opts = vision.ImageClassifierOptions(base_options=mpt.BaseOptions(model_asset_path=str(path)), max_results=k)
     res = []
-    with vision.ImageClassifier.create_from_options(opts) as clf:
+    with quiet_stderr(), vision.ImageClassifier.create_from_options(opts) as clf:
         for p in pixels:
             r = clf.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(p)))
             res.append([(c.index, c.category_name, float(c.score)) for c in r.classifications[0].categories])

@@ -52,8 +52,58 @@ def test_help_without_command(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
-def test_module_entry_point_is_quiet():
-    """`python -m zoo` (what the console script runs) prints no TensorFlow start-up chatter."""
-    p = subprocess.run([sys.executable, "-m", "zoo", "list", "senet*"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and p.stdout.split() == ["senet154"]
-    assert "absl" not in p.stderr and "oneDNN" not in p.stderr
+def _image(tmp_path):
+    from PIL import Image
+    img = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (80, 100, 3), dtype=np.uint8)).save(img)
+    return img
+
+
+def test_module_entry_point_is_quiet(tmp_path):
+    """`python -m zoo` (what the console script runs) prints no TensorFlow start-up chatter; -v does."""
+    argv = [sys.executable, "-m", "zoo", "predict", "seresnet18", str(_image(tmp_path)), "--weights", "none"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "img.png" in p.stdout, p.stderr[-2000:]
+    assert "absl" not in p.stderr and "oneDNN" not in p.stderr and "cuInit" not in p.stderr, p.stderr
+    loud = subprocess.run(argv[:3] + ["-v"] + argv[3:], capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
+def test_predict_takes_weights_none_with_a_loud_note(capsys, tmp_path):
+    rc, out, err = run(capsys, "predict", "seresnet18", str(_image(tmp_path)), "--weights", "none", "--json")
+    assert rc == 0 and len(json.loads(out)[0]["top"]) == 5
+    assert "[zoo] note: random weights (--weights none): predictions are meaningless" in err.splitlines()
+
+
+def test_errors_speak_the_cli_words(capsys, tmp_path):
+    rc, _, err = run(capsys, "predict", "seresnet18", str(_image(tmp_path)))
+    assert rc == 1 and "--weights none" in err and "pretrained=" not in err and err.count("\n") == 1
+
+
+def test_cli_wording():
+    from zoo.cli._common import cli_wording
+    assert cli_wording("x weights are tied to 224x224 input; img_size=64x64 needs pretrained=False.", "export") == \
+        "x weights are tied to 224x224 input; --img-size 64x64 needs --weights none."
+    assert cli_wording("use zoo.create('seresnet50', pretrained='hf-hub:me/x').", "predict") == \
+        "use `zoo predict seresnet50 --weights hf-hub:me/x`."
+    assert cli_wording("Unknown model 'x'. List the models with zoo.list_models('*pattern*') or `zoo list`.", "info") \
+        == "Unknown model 'x'. List the models with `zoo list '*pattern*'`."
+    assert cli_wording("pass pretrained=<the .safetensors>", "export") == "pass --weights <the .safetensors>"
+
+
+def test_export_into_a_folder_keeps_its_files_and_takes_the_report(capsys, tmp_path):
+    """--out FOLDER --overwrite writes the file inside it (never deletes the folder); --report
+    FOLDER puts the report inside; the note sits on its own line, not after the progress bar."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "important.txt").write_text("x")
+    rc, out, err = run(capsys, "export", "legacy_seresnet18", "--format", "tflite", "--weights", "none",
+                       "--img-size", "64", "--out", str(d), "--overwrite", "--verify", "--report", str(d))
+    assert rc == 0, err
+    assert (d / "important.txt").read_text() == "x"
+    art = d / "legacy_seresnet18_fp32.tflite"
+    assert art.is_file() and f"wrote {art}" in out and "PASS" in out
+    rep = json.loads((d / "legacy_seresnet18_fp32.tflite.verify.json").read_text())
+    assert rep["passed"] and rep["artifact"] == str(art)
+    i = err.index("[zoo] note: random weights")
+    assert err[i - 1] in "\r\n" and err[err.index("\n", i) - 1] != "|", err[max(0, i - 80):i + 120]

@@ -41,9 +41,14 @@ def test_existing_output_is_not_overwritten_silently(tmp_path):
     target.write_bytes(b"keep me")
     with pytest.raises(ExportError, match="already exists.*overwrite=True"):
         export.to_onnx(m, target)
+    with pytest.raises(ExportError, match="is not an ONNX file"):   # overwrite replaces artifacts only
+        export.to_onnx(m, target, overwrite=True)
     assert target.read_bytes() == b"keep me"
-    export.to_onnx(m, target, overwrite=True)
-    assert target.stat().st_size > 1000
+    target.unlink()
+    export.to_onnx(m, target)
+    first = target.read_bytes()
+    export.to_onnx(tiny_model(seed=1), target, overwrite=True)
+    assert target.stat().st_size > 1000 and target.read_bytes() != first
     base = tmp_path / "serving"
     export.to_saved_model(m, base, name="tiny")
     with pytest.raises(ExportError, match="already exists"):
@@ -112,3 +117,85 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     assert rc == 1 and "--quantize applies to --format tflite only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", "legacy_seresnet18", "--format", "coreml"])
+
+
+def test_overwrite_replaces_only_an_artifact_of_the_same_kind(tmp_path):
+    """overwrite=True never deletes unrelated files or a folder that is not an artifact; a folder
+    given for a single-file format gets the file inside it."""
+    m = tiny_model()
+    notes = tmp_path / "notes.tflite"
+    notes.write_text("my notes")
+    with pytest.raises(ExportError, match="is not a TFLite file: overwrite only replaces a TFLite file"):
+        export.to_tflite(m, notes, overwrite=True, mean=MEAN, std=STD, metadata=False)
+    assert notes.read_text() == "my notes"
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "important.txt").write_text("x")
+    p = export.to_tflite(m, d, overwrite=True, mean=MEAN, std=STD, metadata=False)
+    assert p == d / "tiny_fp32.tflite" and p.is_file() and (d / "important.txt").read_text() == "x"
+    assert export.to_tflite(m, d, quantize="fp16", mean=MEAN, std=STD, metadata=False) == d / "tiny_fp16.tflite"
+    assert export.to_tflite(m, p, overwrite=True, mean=MEAN, std=STD, metadata=False) == p   # same kind: replaced
+    fake_onnx = tmp_path / "m.onnx"
+    fake_onnx.write_text("not onnx")
+    with pytest.raises(ExportError, match="is not an ONNX file"):
+        export.to_onnx(m, fake_onnx, overwrite=True)
+    with pytest.raises(ExportError, match="is a folder; pass a file path inside it"):
+        export.to_onnx(m, d, overwrite=True)
+    assert fake_onnx.read_text() == "not onnx" and (d / "important.txt").is_file()
+
+
+def test_overwrite_of_folder_artifacts_needs_a_savedmodel_there(tmp_path):
+    m = tiny_model()
+    version = tmp_path / "serving" / "tiny" / "1"
+    version.mkdir(parents=True)
+    (version / "notes.txt").write_text("x")
+    with pytest.raises(ExportError, match="not a SavedModel.*notes.txt"):
+        export.to_saved_model(m, tmp_path / "serving", name="tiny", overwrite=True)
+    (version / "notes.txt").unlink()   # an empty folder holds nothing to lose
+    assert export.to_saved_model(m, tmp_path / "serving", name="tiny") == version
+    (version / "notes.txt").write_text("x")
+    with pytest.raises(ExportError, match="also holds other files \\(notes.txt\\)"):
+        export.to_saved_model(m, tmp_path / "serving", name="tiny", overwrite=True)
+    (version / "notes.txt").unlink()
+    assert (export.to_saved_model(m, tmp_path / "serving", name="tiny", overwrite=True) / "saved_model.pb").is_file()
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    (hub / "a.txt").write_text("y")
+    with pytest.raises(ExportError, match="not a SavedModel"):
+        export.to_tfhub(m, hub, overwrite=True, mean=MEAN, std=STD)
+    assert (hub / "a.txt").read_text() == "y"
+
+
+def test_report_goes_inside_a_folder_and_replaces_only_a_report(tmp_path):
+    from export.verification import VerifyReport
+    r = VerifyReport(format="onnx", artifact=str(tmp_path / "m.onnx"), runtime="x", quantize=None, n_images=1,
+                     max_abs_diff=0.0, max_rel_diff=0.0, top1_agreement=1.0, top5_agreement=1.0, size_bytes=1,
+                     latency_ms=None, keras_latency_ms=None, tolerance="t", passed=True)
+    d = tmp_path / "reports"
+    d.mkdir()
+    assert r.save(d) == d / "m.onnx.verify.json"
+    with pytest.raises(ExportError, match="already exists"):
+        r.save(d)
+    assert r.save(d, overwrite=True) == d / "m.onnx.verify.json"
+    other = tmp_path / "data.json"
+    other.write_text('{"mine": 1}')
+    with pytest.raises(ExportError, match="is not a verify report"):
+        r.to_json(other)
+    assert other.read_text() == '{"mine": 1}'
+
+
+def test_cli_int8_options_are_checked_before_the_model_is_built(capsys, monkeypatch):
+    import zoo
+    from zoo.cli import main
+
+    def no_build(*a, **k):
+        raise AssertionError("the model was built before the options were checked")
+    monkeypatch.setattr(zoo, "create", no_build)
+    rc = main(["export", "legacy_seresnet18", "--format", "tflite", "--quantize", "int8", "--weights", "none"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "--calibration sample-photos for the built-in set" in err
+    rc = main(["export", "legacy_seresnet18", "--format", "tflite", "--quantize", "int8", "--weights", "none",
+               "--calibration", "no/such/folder"])
+    assert rc == 1 and "no such folder" in capsys.readouterr().err
+    rc = main(["export", "legacy_seresnet18", "--format", "tflite", "--calibration", "sample-photos"])
+    assert rc == 1 and "--calibration applies to --quantize int8 only" in capsys.readouterr().err

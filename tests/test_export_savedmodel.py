@@ -168,3 +168,34 @@ def test_real_tensorflow_model_server(served):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _variables_bytes(folder):
+    return sum(f.stat().st_size for f in (folder / "variables").rglob("*") if f.is_file())
+
+
+def test_every_variable_is_written_once(tmp_path):
+    """TF Serving and TF Hub users ship these folders: the variables must take about the float32
+    size of the weights (Keras 3 variables wrap tf.Variables; tracking both wrote each one twice)."""
+    import keras
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(64, 3, name="conv")(inp)
+    x = keras.layers.BatchNormalization(name="bn")(x)     # non-trainable statistics count too
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dense(1024, activation="relu", name="fc1")(x)
+    m = keras.Model(inp, keras.layers.Dense(1000, name="fc2")(x), name="wide")
+    weight_bytes = 4 * sum(int(np.prod(v.shape)) for v in m.weights)
+    assert weight_bytes > 4_000_000
+    sm = export.to_saved_model(m, tmp_path / "serving", mean=MEAN, std=STD)
+    hub = export.to_tfhub(m, tmp_path / "hub", mean=MEAN, std=STD)
+    for folder in (sm, hub):
+        size = _variables_bytes(folder)
+        assert weight_bytes <= size <= 1.1 * weight_bytes, (folder, size, weight_bytes)
+    import tensorflow as tf
+    loaded = tf.saved_model.load(str(hub))
+    assert len(loaded.trainable_variables) == len(m.trainable_weights) == 8
+    assert len(loaded.variables) == len(m.weights)
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.signatures["serving_default"](image=tf.constant(x))["logits"].numpy(),
+                               np.asarray(m(x)), rtol=1e-5, atol=1e-5)

@@ -1,35 +1,59 @@
-"""`zoo list`, `zoo info`, `zoo predict`."""
+"""`zoo list`, `zoo info`, `zoo predict`.
+
+list and info answer from the manifest and the architecture index (zoo/index.py), without
+TensorFlow; a name the index does not know goes to the live registry (which says what is wrong).
+"""
 from __future__ import annotations
 
 import json
+import sys
+
+from ._common import add_weights_argument, create_model
 
 
 def add_commands(sub):
     p = sub.add_parser("list", help="list architectures, or published weights with --pretrained")
-    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'seresnet*' (default: all)")
+    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'seresnet*' (default: all; case-insensitive)")
     p.add_argument("--pretrained", action="store_true", help="list weight sets as arch.tag")
-    p.set_defaults(run=cmd_list)
+    p.set_defaults(run=cmd_list, cli_wording=True)
 
     p = sub.add_parser("info", help="cfg, weights source, reported accuracy and size of a model")
     p.add_argument("name", help="arch, arch.tag or alias")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=cmd_info)
+    p.set_defaults(run=cmd_info, cli_wording=True)
 
     p = sub.add_parser("predict", help="classify images with a model")
     p.add_argument("name", help="arch, arch.tag or alias")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--weights", default=None,
-                   help="weights: a tag, hf-hub:owner/repo[@rev] or a local file (default: the model's "
-                        "published weights)")
+    add_weights_argument(p)
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=cmd_predict)
+    p.set_defaults(run=cmd_predict, cli_wording=True)
+
+
+def _layers_hint(pattern: str) -> str:
+    """'' or ' zoo.layers.CoAtNetAttention is an attention module ...' for a name that points at one."""
+    from zoo import index
+    found = index.layers_matching(pattern)
+    if not found:
+        return ""
+    names = ", ".join(f"zoo.layers.{n}" for n in found[:6]) + (", ..." if len(found) > 6 else "")
+    verb = "are attention modules" if len(found) > 1 else "is an attention module"
+    return f" {names} {verb} (a layer to build your own model with, not a model)."
 
 
 def cmd_list(args):
-    import zoo
+    from zoo import index
 
-    names = zoo.list_models(args.pattern, pretrained=args.pretrained)
+    names = index.list_models(args.pattern, pretrained=args.pretrained)
+    if names is None:  # no usable index: ask the registry
+        import zoo
+        names = zoo.list_models(args.pattern.lower(), pretrained=args.pretrained)
+    if not names:
+        what = "published weight set" if args.pretrained else "architecture"
+        print(f"no {what} matches {args.pattern!r}.{_layers_hint(args.pattern)} "
+              f"`zoo list{' --pretrained' if args.pretrained else ''}` shows them all.", file=sys.stderr)
+        return 0
     if not args.pretrained:
         for n in names:
             print(n)
@@ -45,9 +69,17 @@ def cmd_list(args):
 
 
 def cmd_info(args):
-    import zoo
+    from zoo import index
 
-    info = zoo.model_info(args.name)
+    info = index.model_info(args.name)
+    if info is None:  # not in the index: the registry knows, or says what is wrong
+        import zoo
+        from zoo.errors import UnknownModelError
+        try:
+            info = zoo.model_info(args.name)
+        except UnknownModelError as e:
+            e.args = (str(e) + _layers_hint(args.name.split(".")[0]),)
+            raise
     if args.json:
         print(json.dumps(info, indent=2, default=list))
         return 0
@@ -64,8 +96,7 @@ def cmd_info(args):
 def cmd_predict(args):
     import zoo
 
-    pretrained = args.weights if args.weights else True
-    model = zoo.create(args.name, pretrained=pretrained)
+    model = create_model(args.name, args.weights, "predict")
     batch = zoo.preprocess(args.images, args.name)
     logits = model.predict(batch, verbose=0)
     results = zoo.decode_predictions(logits, top=args.top)
