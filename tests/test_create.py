@@ -214,3 +214,21 @@ def test_resnet_builder_takes_any_channel_attention(attn):
     model = keras.Model(parts.inputs, parts.outputs)
     assert model.get_layer("layer1.0.se") is not None
     assert model.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0).shape == (1, 5)
+
+
+def test_keras_weights_file_of_another_arch_is_one_summary(tmp_path):
+    import warnings
+
+    other = zoo.create("seresnet18", **SMALL)
+    path = tmp_path / "other.weights.h5"
+    other.save_weights(path)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(CheckpointError) as err:
+        warnings.simplefilter("always")
+        zoo.create("legacy_seresnet18", pretrained=str(path), **SMALL)
+    assert caught == [], [str(w.message)[:200] for w in caught]
+    msg = str(err.value)
+    assert "do not fit model 'legacy_seresnet18'" in msg and "saved from this architecture" in msg
+    assert len(msg) < 2000 and len(msg.splitlines()) <= 6, msg
+    same = zoo.create("seresnet18", pretrained=str(path), **SMALL)     # the right arch loads
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    np.testing.assert_array_equal(same(x), other(x))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,16 @@ def test_download_cli_error_is_one_line(hub_env, fake_hub, monkeypatch, capsys):
     assert main(["download", NAME]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("zoo download: error: ") and "\n" not in err and f"zoo download {NAME}" in err
+
+
+def test_card_states_the_real_origin_of_keras_weights(tmp_path):
+    """Weights saved from a Keras model are not 'converted from PyTorch weights'."""
+    import zoo
+
+    src = zoo.create(ARCH, img_size=64)
+    h5 = tmp_path / "mine.weights.h5"
+    src.save_weights(h5)
+    result = publish.push_to_hub(ARCH, "me/mine", pretrained=str(h5), upload=False, out_dir=tmp_path / "out")
+    card = (Path(result["folder"]) / "README.md").read_text()
+    assert "saved from a Keras model (a `.weights.h5` file)" in card
+    assert "converted from PyTorch" not in card

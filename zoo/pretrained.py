@@ -222,34 +222,28 @@ def _file_lock(path: Path):
 # --- loading -------------------------------------------------------------------------------------
 
 def _load_h5(model, spec, path: Path):
-    """A Keras .weights.h5 file (Keras' own by-structure format): the layers holding weights must be
-    the model's, else one mismatch summary (Keras itself would warn per layer and dump tensors)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            group = f.get("layers")
-            saved = {name for name in group if group[name].get("vars") is not None and len(group[name]["vars"])
-                     or group[name].get("layers") is not None} if group is not None else set()
-    except OSError as err:
-        raise CheckpointError(f"{path} is not a readable Keras .weights.h5 file ({err}).") from None
-    own = {layer.name for layer in model.layers if layer.weights}
-    if saved != own:
-        raise convert.mismatch_error(
-            f"Keras weights {path} do not fit model {spec.name!r}", sorted(saved - own), sorted(own - saved), [],
-            "Check that the file was saved from this architecture, built the same way "
-            "(in_chans, num_classes, features_only).",
-            " This file looks like it belongs to another architecture." if len(saved & own) < len(own) // 2 else "")
+    """A Keras .weights.h5 file (Keras' own format, matched by layer order and kind): loaded by
+    Keras, and whatever Keras would warn about per layer (with tensor dumps) becomes one summary."""
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")   # a shape Keras would skip with a warning is an error here
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             model.load_weights(str(path))
-        except Exception as err:  # noqa: BLE001 - Keras raises ValueError / UserWarning per layer
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"Keras weights {path} do not fit model {spec.name!r} as built: "
-                                  f"{first[:300]}") from None
+            error = None
+        except Exception as err:  # noqa: BLE001 - Keras raises ValueError and friends per layer
+            error = err
+    problems = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    if error is None and not problems:
+        for w in caught:   # unrelated warnings (deprecations) go on as they came
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return
+    first = (str(error) if error is not None else problems[0]).strip().splitlines() or [type(error).__name__]
+    count = f"{len(problems)} layer warning(s)" + (" and an error" if error is not None else "")
+    raise CheckpointError(
+        f"Keras weights {path} do not fit model {spec.name!r} as built (in_chans, num_classes, "
+        f"features_only must match the saved model): {count}; the first: {first[0][:200]}. Check that "
+        f"the file was saved from this architecture.") from None
 
 
 def load_file(model, spec: registry.ArchSpec, path: Path, describe: str, *, in_chans: int = 3) -> None:

@@ -22,7 +22,22 @@ def _hf_api(token=None):
     return HfApi(endpoint=env.endpoint, token=token), env
 
 
+def _origin(source) -> str:
+    """What the pushed weights were made from, in the card's words (the file decides, not the route)."""
+    if source.kind == "local":
+        name = source.path.name
+        if name.endswith(checkpoint.KERAS_WEIGHTS_SUFFIX):
+            return "saved from a Keras model (a `.weights.h5` file)"
+        if checkpoint.is_keras_file(source.path):
+            return "taken from attention-zoo Keras weights (safetensors keyed by Keras variable path)"
+        return "converted from PyTorch weights (a safetensors state dict)"
+    if source.format == checkpoint.KERAS_FORMAT or source.repo_config.get("library") == checkpoint.ZOO_LIBRARY:
+        return f"taken from attention-zoo Keras weights on the Hub (hf-hub:{source.repo})"
+    return f"converted from PyTorch weights (hf-hub:{source.repo}, {source.format} layout)"
+
+
 def _card(*, repo_id: str, spec, tag, cfg: dict, entry, weights: str, weights_sha256: str, source_desc: str,
+          origin: str,
           parity: dict | None, round_trip: float, license: str | None) -> str:
     """The model card (README.md): what the weights are, where they came from, what we measured."""
     from . import __version__
@@ -33,12 +48,12 @@ def _card(*, repo_id: str, spec, tag, cfg: dict, entry, weights: str, weights_sh
              "tags:", "- image-classification", "- keras", "- attention-zoo", f"- {spec.name}", "---", "",
              f"# {name}", "",
              f"Keras 3 (TensorFlow backend, NHWC) weights of `{spec.name}` for attention-zoo "
-             f"{__version__}, converted from PyTorch weights and stored as safetensors keyed by Keras "
+             f"{__version__}, {origin}, stored as safetensors keyed by Keras "
              f"variable path (`{weights}`, format `keras`).", "",
              "```python", "import zoo",
              f'model = zoo.create("{spec.name}", pretrained="hf-hub:{repo_id}")',
              f'logits = model(zoo.preprocess(images, "{name}"))', "```", "",
-             "## Source", "", f"- Converted from: {source_desc}"]
+             "## Source", "", f"- Made from: {source_desc}"]
     if entry is not None:
         src = entry.source
         if src.get("hub"):
@@ -102,6 +117,7 @@ def push_to_hub(name: str, repo_id: str, *, pretrained=True, private: bool = Fal
     if parity is None and source.kind == "local" and source.path.name.endswith(".safetensors"):
         meta = checkpoint.safetensors_metadata(source.path)
         parity = json.loads(meta["parity"]) if meta.get("parity") else None
+    origin = _origin(source)
     if source.kind == "local":
         source_desc = f"local file `{source.path.name}` (sha256 `{checkpoint.sha256_file(source.path)}`)"
         meta = checkpoint.safetensors_metadata(source.path) if source.path.name.endswith(".safetensors") else {}
@@ -137,7 +153,7 @@ def push_to_hub(name: str, repo_id: str, *, pretrained=True, private: bool = Fal
     (folder / CONFIG_FILENAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(
         _card(repo_id=repo_id, spec=spec, tag=tag, cfg=cfg, entry=entry, weights=DEFAULT_FILENAME,
-              weights_sha256=sha, source_desc=source_desc, parity=parity, round_trip=round_trip, license=license),
+              weights_sha256=sha, source_desc=source_desc, origin=origin, parity=parity, round_trip=round_trip, license=license),
         encoding="utf-8")
     result = {"repo": repo_id, "commit": None, "url": None, "folder": str(folder), "sha256": sha,
               "round_trip": round_trip}
