@@ -1,6 +1,6 @@
 """What an artifact needs to know about the model it wraps: input size, normalization, labels.
 
-The values come from `model.pretrained_cfg` (set by `zoo.create`); explicit keyword arguments
+The values come from `zoo.pretrained_cfg(model)` (set by `zoo.create`, kept by `.keras` files); explicit keyword arguments
 override them. A model without a cfg (a hand-built keras.Model) exports as long as nothing
 needs the normalization; the steps that do (uint8/bytes serving signatures, TFLite metadata,
 int8 with integer I/O) fail with an error that names the missing argument.
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import keras
 
 from zoo.errors import ExportError, InvalidArgumentError
+from zoo.factory import pretrained_cfg
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def serving_cfg(model, *, name=None, mean=None, std=None, labels=None, crop_pct=
     "imagenet-1k"; False drops the labels.
     """
     h, w, c = check_model(model)
-    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    cfg = dict(pretrained_cfg(model) or {})
     n_out = int(model.outputs[0].shape[-1])
     mean = _triple(mean if mean is not None else cfg.get("mean"), "mean")
     std = _triple(std if std is not None else cfg.get("std"), "std")

@@ -29,6 +29,7 @@ import numpy as np
 from keras.src.models.functional import Functional
 
 from zoo.errors import ExportError
+from zoo.factory import pretrained_cfg
 
 # deploy forms compute the same function in another order: fp32 rounding, nothing more
 DEPLOY_RTOL = 1e-5
@@ -49,7 +50,7 @@ def swap_layers(model: keras.Model, replace: Callable) -> tuple[keras.Model, lis
         return model, []
     # reuse every other layer (same weights); input layers are recreated by clone_model
     clone = keras.models.clone_model(model, clone_function=lambda layer: subs.get(id(layer), layer))
-    clone.pretrained_cfg = getattr(model, "pretrained_cfg", None)
+    clone.pretrained_cfg = pretrained_cfg(model)
     return clone, swapped
 
 

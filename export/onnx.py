@@ -23,10 +23,11 @@ import keras
 import numpy as np
 
 from zoo.errors import ExportError, InvalidArgumentError
+from zoo.factory import pretrained_cfg
 from zoo.layers._nn import pad_hw, padded_shape
 
 from ._cfg import serving_cfg
-from ._io import check_target, staged
+from ._io import check_target, file_in_folder, staged
 from .deploy import deploy_model, prove_equal, swap_layers
 
 DEFAULT_OPSET = 17
@@ -197,6 +198,7 @@ def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, overwrite: bool = False,
                                    f"(tf2onnx 1.17's range); got {opset!r}")
     tf = _tf()
     cfg = serving_cfg(model)
+    path = file_in_folder(path, f"{cfg.name}.onnx")   # a folder: the file goes inside it
     check_target(path, overwrite)
     tf2onnx = _tf2onnx()
     import onnx
@@ -207,7 +209,7 @@ def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, overwrite: bool = False,
         check_inputs = default_check_inputs(cfg)
     omodel, _ = onnx_ready_model(model, check_inputs)
     h, w, c = cfg.input_size
-    features = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes") == 0
+    features = (pretrained_cfg(model) or {}).get("num_classes") == 0
     out_name = "features" if features else "logits"
 
     @tf.function(input_signature=[tf.TensorSpec((None, h, w, c), tf.float32, name=INPUT_NAME)])

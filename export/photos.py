@@ -127,15 +127,10 @@ def images_from_folder(path, limit: int | None = None) -> list[np.ndarray]:
 def to_pixels(images, cfg) -> np.ndarray:
     """Images of any size -> (N, H, W, 3) uint8: the eval transform's resize and center crop
     (timm's, via zoo.data) at the model's input size, before normalization."""
-    from zoo.data import _PIL_FILTERS, _resize_crop, _to_pil
+    from zoo.data import resize_crop
 
-    if cfg.interpolation not in _PIL_FILTERS:
-        raise InvalidArgumentError(f"unsupported interpolation {cfg.interpolation!r}")
-    h, w = cfg.input_size[:2]
-    out = np.empty((len(images), h, w, 3), np.uint8)
-    for i, img in enumerate(images):
-        out[i] = np.asarray(_resize_crop(_to_pil(img), (h, w), cfg.crop_pct, cfg.interpolation))
-    return out
+    return resize_crop(list(images), size=tuple(cfg.input_size[:2]), crop_pct=cfg.crop_pct,
+                       interpolation=cfg.interpolation)
 
 
 def normalize(pixels, cfg) -> np.ndarray:

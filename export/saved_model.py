@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ExportError, InvalidArgumentError
+from zoo.factory import pretrained_cfg
 
 from ._cfg import ServingCfg, serving_cfg
 from ._io import staged
@@ -221,7 +222,7 @@ def to_saved_model(model, path, *, name: str | None = None, version: int = 1, si
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidArgumentError(f"version must be a positive integer (TF Serving's layout); got {version!r}")
     sigs = _resolve_signatures(signatures, cfg)
-    features = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes") == 0
+    features = (pretrained_cfg(model) or {}).get("num_classes") == 0
     target = Path(path) / cfg.name / str(version)
     with staged(target, overwrite, "saved_model") as tmp, tempfile.TemporaryDirectory() as work:
         root, fns = build_root(model, cfg, Path(work), sigs, features=features)

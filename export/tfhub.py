@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from zoo.errors import ExportError
+from zoo.factory import pretrained_cfg
 
 from ._cfg import serving_cfg
 from ._io import check_target, staged
@@ -38,7 +39,7 @@ def to_tfhub(model, path, *, overwrite: bool = False, mean=None, std=None, label
 
     cfg = serving_cfg(model, mean=mean, std=std, labels=labels)
     h, w, c = cfg.input_size
-    features = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes") == 0
+    features = (pretrained_cfg(model) or {}).get("num_classes") == 0
     out_key = "features" if features else "logits"
     spec = tf.TensorSpec((None, h, w, c), tf.float32, name=INPUT_NAME)
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from zoo._quiet import quiet_stderr
 from zoo.errors import ExportError, InvalidArgumentError
+from zoo.factory import pretrained_cfg
 
 from ._cfg import ServingCfg, serving_cfg
 from ._io import check_target, file_in_folder, staged
@@ -175,7 +176,7 @@ def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str
     tf = _tf()
     h, w, c = cfg.input_size
     pixel_input = pixel_input or quantize == "int8"
-    features = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes") == 0
+    features = (pretrained_cfg(model) or {}).get("num_classes") == 0
     out_key = "features" if features else "logits"
     if pixel_input:
         mean = tf.constant(np.asarray(cfg.mean, np.float32) * 255.0)
@@ -316,7 +317,7 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
     if metadata not in ("auto", True, False):
         raise InvalidArgumentError(f"metadata must be 'auto', True or False; got {metadata!r}")
     cfg = serving_cfg(model, mean=mean, std=std, labels=labels, crop_pct=crop_pct, interpolation=interpolation)
-    features = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes") == 0
+    features = (pretrained_cfg(model) or {}).get("num_classes") == 0
     want_md = (not features) if metadata == "auto" else metadata
     if want_md and features:
         raise InvalidArgumentError("TFLite classifier metadata needs a classifier; this model outputs features "

@@ -86,8 +86,13 @@ def test_failed_export_removes_created_folders(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-def test_errors_are_zoo_errors():
-    assert issubclass(ExportError, ZooError) and issubclass(InvalidArgumentError, ZooError)
+def test_bad_export_arguments_are_zoo_errors(tmp_path):
+    m = tiny_model()
+    with pytest.raises(ZooError, match="quantize"):
+        export.to_tflite(m, tmp_path / "m.tflite", quantize="int9", mean=MEAN, std=STD)
+    with pytest.raises(ZooError, match="opset"):
+        export.to_onnx(m, tmp_path / "m.onnx", opset=99)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_near_zero_scale_is_refused(tmp_path):
@@ -139,8 +144,7 @@ def test_overwrite_replaces_only_an_artifact_of_the_same_kind(tmp_path):
     fake_onnx.write_text("not onnx")
     with pytest.raises(ExportError, match="is not an ONNX file"):
         export.to_onnx(m, fake_onnx, overwrite=True)
-    with pytest.raises(ExportError, match="is a folder; pass a file path inside it"):
-        export.to_onnx(m, d, overwrite=True)
+    assert export.to_onnx(m, d) == d / "tiny.onnx"          # a folder: the file goes inside it
     assert fake_onnx.read_text() == "not onnx" and (d / "important.txt").is_file()
 
 

@@ -13,6 +13,10 @@ import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from . import _quiet as _quiet_start  # noqa: E402
+
+_quiet_start.install()   # TensorFlow's C++ start-up lines stay off the terminal (ZOO_VERBOSE=1 shows them)
+
 from .errors import (CheckpointError, ExportError, InvalidArgumentError, UnknownModelError,  # noqa: E402
                      WeightsUnavailableError, ZooError)
 

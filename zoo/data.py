@@ -89,8 +89,9 @@ def preprocess(images, name: str, *, img_size=None) -> np.ndarray:
     return transform(images, **eval_cfg(name, img_size))
 
 
-def transform(images, *, size, crop_pct, interpolation, mean, std) -> np.ndarray:
-    """`preprocess` with explicit parameters (size: (height, width))."""
+def resize_crop(images, *, size, crop_pct, interpolation) -> np.ndarray:
+    """timm's eval resize and center crop of images of any size -> (N, H, W, 3) uint8 pixels
+    (size: (height, width)); `transform` normalizes them, export's verification photos use them."""
     if interpolation not in _PIL_FILTERS:
         raise InvalidArgumentError(f"unsupported interpolation {interpolation!r}; one of {sorted(_PIL_FILTERS)}")
     if isinstance(size, int):
@@ -103,13 +104,16 @@ def transform(images, *, size, crop_pct, interpolation, mean, std) -> np.ndarray
         batch = [images]
     if not batch:
         raise InvalidArgumentError("preprocess got no images")
-    mean = np.asarray(mean, np.float32)
-    std = np.asarray(std, np.float32)
-    out = np.empty((len(batch), *size, 3), np.float32)
+    out = np.empty((len(batch), *size, 3), np.uint8)
     for i, image in enumerate(batch):
-        im = _resize_crop(_to_pil(image), tuple(size), crop_pct, interpolation)
-        out[i] = (np.asarray(im, np.float32) / 255.0 - mean) / std
+        out[i] = np.asarray(_resize_crop(_to_pil(image), tuple(size), crop_pct, interpolation))
     return out
+
+
+def transform(images, *, size, crop_pct, interpolation, mean, std) -> np.ndarray:
+    """`preprocess` with explicit parameters (size: (height, width))."""
+    pixels = resize_crop(images, size=size, crop_pct=crop_pct, interpolation=interpolation)
+    return (pixels.astype(np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
 @functools.cache

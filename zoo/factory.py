@@ -161,32 +161,13 @@ def feature_info(name: str, img_size=None) -> list[dict]:
 
 def model_info(name: str) -> dict:
     """arch, tag, preprocessing cfg, weights source, reported top-1, license and parameter count."""
+    from . import index
+
     spec, tag = registry.resolve(name)
-    tag = tag or spec.default_tag
-    cfg = spec.cfg(tag)
-    entry = registry.entry(spec, tag) if tag else None
-    return {
-        "name": f"{spec.name}.{tag}" if tag else spec.name,
-        "arch": spec.name,
-        "tag": tag,
-        "family": spec.family,
-        "input_size": tuple(cfg["input_size"]),
-        "test_input_size": tuple(cfg["test_input_size"]) if cfg.get("test_input_size") else None,
-        "mean": tuple(cfg["mean"]),
-        "std": tuple(cfg["std"]),
-        "crop_pct": cfg["crop_pct"],
-        "interpolation": cfg["interpolation"],
-        "num_classes": cfg["num_classes"],
-        "labels": cfg.get("labels"),
-        "source": dict(entry.source) if entry else None,
-        "reported": dict(entry.reported) if entry else None,
-        "license": entry.license if entry else None,
-        "pretrained_tags": [e.tag for e in spec.weights],
-        "fixed_size": spec.fixed_size,
-        "family_kwargs": list(spec.family_kwargs),
-        "paper": spec.paper,
-        "params": param_count(spec.name),
-    }
+    fields = index.weights_fields(spec.name, tag or spec.default_tag, spec.default_cfg)
+    return {"name": fields.pop("name"), "arch": spec.name, "tag": fields.pop("tag"), "family": spec.family,
+            **fields, "fixed_size": spec.fixed_size, "family_kwargs": list(spec.family_kwargs),
+            "paper": spec.paper, "params": param_count(spec.name)}
 
 
 _PARAMS: dict[str, int] = {}
