@@ -50,12 +50,17 @@ def _build_toy(*, width, num_classes, in_chans, img_size, drop_rate, drop_path_r
     return ModelParts(inputs, x, [])
 
 
-if "toy_table" not in registry.archs():
+@pytest.fixture(scope="module", autouse=True)
+def toy_family():
+    """The toy family is registered for this module only (the index and hubconf tests see the real ones)."""
     registry.register_family(
         "toy", _build_toy, {"toy_table": registry.Variant(dict(width=4), cfg=dict(input_size=(64, 64, 3)))},
         first_conv="patch_embed.proj", classifier="head", adapt_state=_adapt_state, family_kwargs=("extra",),
         group_matcher={"stem": r"^patch_embed\b", "stages": r"^pos()", "head": r"^head\b"},
         aliases={"toy_alias": "toy_table"})
+    yield
+    registry._ARCHS.pop("toy_table")
+    registry._ALIASES.pop("toy_alias")
 
 
 def _torch_state(model):
