@@ -24,7 +24,7 @@ import numpy as np
 
 from zoo.errors import ExportError, InvalidArgumentError
 from zoo.factory import pretrained_cfg
-from zoo.layers._nn import pad_hw, padded_shape
+from zoo.layers._nn import grouped_conv, pad_hw, padded_shape
 
 from ._cfg import serving_cfg
 from ._io import check_target, file_in_folder, staged
@@ -114,10 +114,8 @@ class SplitGroupConv2D(keras.layers.Layer):
             y = tf.nn.depthwise_conv2d(x, self.kernel.value, (1, s[0], s[1], 1), self.padding,
                                        dilations=self.dilation)
         else:
-            xs = tf.split(x, self.groups, axis=-1)
-            ks = tf.split(self.kernel.value, self.groups, axis=-1)
-            y = tf.concat([tf.nn.conv2d(a, k, self.strides, self.padding, dilations=self.dilation)
-                           for a, k in zip(xs, ks)], axis=-1)
+            y = grouped_conv(x, self.kernel.value, self.groups, strides=self.strides, padding=self.padding.lower(),
+                             dilation_rate=self.dilation, per_group=True)
         if self.bias is not None:
             y = y + self.bias.value
         return self.activation(y) if self.activation is not None else y

@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from . import manifest
+from . import manifest, names
 
 INDEX_FILE = Path(__file__).parent / "data" / "archs.json"
 REGENERATE = ".venv/bin/python scripts/gen_index.py"
@@ -57,9 +57,7 @@ def list_models(pattern="*", pretrained: bool = False) -> list[str] | None:
     idx = _usable()
     if idx is None:
         return None
-    patterns = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
-    names = sorted(manifest.entries()) if pretrained else sorted(idx["archs"])
-    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    return names.match(manifest.entries() if pretrained else idx["archs"], pattern)
 
 
 def layers_matching(pattern: str) -> list[str]:
@@ -77,13 +75,9 @@ def resolve(name: str) -> tuple[str, str | None] | None:
     idx = _usable()
     if idx is None or not isinstance(name, str):
         return None
-    key = name.strip().lower()
-    if not key or key.startswith("hf-hub:"):
+    if not name.strip() or name.strip().lower().startswith("hf-hub:"):
         return None
-    aliases = idx["aliases"]
-    arch, _, tag = aliases.get(key, key).partition(".")
-    if arch in aliases and arch not in idx["archs"]:
-        arch = aliases[arch]
+    arch, tag = names.split_name(name, idx["archs"], idx["aliases"])
     if arch not in idx["archs"] or (tag and f"{arch}.{tag}" not in manifest.entries()):
         return None
     return arch, (tag or None)
@@ -94,9 +88,7 @@ def weights_fields(arch: str, tag: str | None, default_cfg: dict) -> dict:
     the arch's default cfg overlaid with the manifest entry's, its source, reported accuracy,
     license and the arch's tags. TensorFlow-free: factory.model_info can take them from here."""
     entry = manifest.entries()[f"{arch}.{tag}"] if tag else None
-    cfg = {k: _tuples(v) for k, v in default_cfg.items()}
-    if entry is not None:
-        cfg.update({k: _tuples(v) for k, v in entry.cfg.items()})
+    cfg = names.merged_cfg(default_cfg, entry)
     return {
         "name": f"{arch}.{tag}" if tag else arch,
         "tag": tag,

@@ -283,18 +283,12 @@ def load_pretrained(model, spec: registry.ArchSpec, source: WeightsSource, *, in
         if target is not None and _load_converted(model, spec, target, source.label):
             return   # converted before (maybe by another process): the file itself is not needed
         path = _checked(source, env, path, from_cache)
-        if checkpoint.is_keras_file(path):
-            load_file(model, spec, path, source.describe(), in_chans=in_chans)
-            return
-        logger.info("converting %s (%s)", source.label, source.describe())
+        convert_it = not checkpoint.is_keras_file(path)   # Keras layout already: nothing to cache
+        if convert_it:
+            logger.info("converting %s (%s)", source.label, source.describe())
         load_file(model, spec, path, source.describe(), in_chans=in_chans)
-        if source.commit:
+        if convert_it and source.commit:
             _save_converted(model, _converted_path(key, source.commit), key, source.commit)
-
-
-def download(source: WeightsSource) -> Path:
-    """The verified weights file of a hub source, through huggingface_hub's cache (see fetch)."""
-    return fetch(source)
 
 
 def download_weights(name: str, pretrained=True) -> tuple[WeightsSource, Path]:

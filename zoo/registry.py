@@ -6,13 +6,13 @@ architectures with one `register_family(...)` call at the end of zoo/models/<fam
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import manifest
 from .errors import UnknownModelError
+from .names import match, merged_cfg, split_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,12 +56,7 @@ class ArchSpec:
 
     def cfg(self, tag: str | None = None) -> dict:
         """Preprocessing cfg of a tag (the default one when None), or the arch's own defaults."""
-        cfg = dict(self.default_cfg)
-        found = entry(self, tag) if tag else manifest.default_entry(self.name)
-        if found is not None:
-            for k, v in found.cfg.items():
-                cfg[k] = tuple(v) if isinstance(v, list) else v
-        return cfg
+        return merged_cfg(self.default_cfg, entry(self, tag) if tag else manifest.default_entry(self.name))
 
     def layer_group(self, layer_name: str) -> str | None:
         """'stem', 'stages.<i>' or 'head' for a layer name (checkpoint module path), by the family's
@@ -171,11 +166,7 @@ def resolve(name: str) -> tuple[ArchSpec, str | None]:
     if name.startswith("hf-hub:"):
         raise UnknownModelError(
             f"{name!r} is a weights location, not a model name: use zoo.create('<arch>', pretrained={name!r}).")
-    key = name.lower()   # every registered name is lower case; users type SERESNET18 too
-    target = _ALIASES.get(key, key)
-    arch, _, tag = target.partition(".")
-    if arch in _ALIASES and arch not in specs:
-        arch = _ALIASES[arch]
+    arch, tag = split_name(name, specs, _ALIASES)
     spec = specs.get(arch)
     if spec is None:
         raise UnknownModelError(
@@ -189,10 +180,5 @@ def resolve(name: str) -> tuple[ArchSpec, str | None]:
 def list_models(pattern: str | list[str] = "*", pretrained: bool = False) -> list[str]:
     """Architecture names matching a glob (or any of several, case-insensitive); with
     pretrained=True the published weight sets as 'arch.tag'."""
-    patterns = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
-    if pretrained:
-        archs()
-        names = sorted(manifest.entries())
-    else:
-        names = sorted(archs())
-    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    specs = archs()
+    return match(manifest.entries() if pretrained else specs, pattern)

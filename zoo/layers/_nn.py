@@ -70,10 +70,13 @@ def per_group_convs() -> bool:
     return _PER_GROUP
 
 
-def grouped_conv(inputs, kernel, groups: int, *, strides, padding, dilation_rate, data_format="channels_last"):
+def grouped_conv(inputs, kernel, groups: int, *, strides, padding, dilation_rate, data_format="channels_last",
+                 per_group: bool | None = None):
     """`ops.conv` with a grouped kernel (kh, kw, C/groups, O): one conv per group where
-    `per_group_convs()` says so (plain ops, which tf2onnx and TFLite also convert), else native."""
-    if groups == 1 or not per_group_convs() or data_format != "channels_last":
+    `per_group_convs()` says so, or `per_group=True` forces it (plain ops, which tf2onnx and TFLite
+    also convert), else native."""
+    per_group = per_group_convs() if per_group is None else per_group
+    if groups == 1 or not per_group or data_format != "channels_last":
         return ops.conv(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate,
                         data_format=data_format)
     outs = [ops.conv(x, k, strides=strides, padding=padding, dilation_rate=dilation_rate, data_format=data_format)
