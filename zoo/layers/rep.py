@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._nn import Conv2d, batch_norm, conv_bn, dense, fuse_conv_bn
+from ._nn import Chain, Conv2d, batch_norm, channel_shuffle, conv_bn, dense, fuse_conv_bn
 from .base import check_input, register
 
 
@@ -209,23 +209,28 @@ class ACNetBlock(_RepBase):
 
 
 class _SE1(keras.layers.Layer):
-    """ParNet's `SE1`: sigmoid(1x1 conv (no bias) of the global average) as a gate."""
+    """ParNet's `SE1`: `scale * sigmoid(conv1x1(GAP(x)))` as a gate (the official `ver=2`, used
+    where the block changes shape, doubles it: scale 2). The 1x1 conv has no bias and the block's
+    groups; with one group it is a Dense on the pooled vector."""
 
-    def __init__(self, channels, **kwargs):
+    def __init__(self, channels, groups=1, scale=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.cvsig = _ConvSig(channels, name="cvsig", dtype=self.dtype_policy)
+        self.scale = float(scale)
+        self.cvsig = _ConvSig(channels, groups, name="cvsig", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.cvsig.build(input_shape)
 
     def call(self, x):
-        return self.cvsig(ops.mean(x, axis=(1, 2), keepdims=True))
+        gate = self.cvsig(ops.mean(x, axis=(1, 2), keepdims=True))
+        return gate * self.scale if self.scale != 1.0 else gate
 
 
 class _ConvSig(keras.layers.Layer):
-    def __init__(self, channels, **kwargs):
+    def __init__(self, channels, groups=1, **kwargs):
         super().__init__(**kwargs)
-        self.conv = dense(channels, "conv", self.dtype_policy, use_bias=False)
+        self.conv = dense(channels, "conv", self.dtype_policy, use_bias=False) if groups == 1 else \
+            Conv2d(channels, 1, groups=groups, use_bias=False, name="conv", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -234,58 +239,105 @@ class _ConvSig(keras.layers.Layer):
         return ops.sigmoid(self.conv(x))
 
 
+def _pooled_branch_kernel(branch, kernel_size):
+    """ParNet's strided 1x1 branch, AvgPool2d(2, 2) then conv-BN, as a stride-2 3x3 kernel: the
+    pool's four taps sit at the kernel's (1..2, 1..2), each 1/4 of the 1x1 weight (the official
+    `fuse_repvgg_block`: nearest x2 upsampling, / 4, padded [1, 0, 1, 0]). Exact on even sizes."""
+    k1, b = _branch_kernel(branch.children_[1], (1, 1))
+    kh, kw = kernel_size
+    k = np.zeros((kh, kw, *k1.shape[2:]))
+    k[1:3, 1:3] = k1[0, 0] / 4.0
+    return k, b
+
+
 @register
 class ParNetAttention(_RepBase):
-    """ParNet block with Skip-Squeeze-Excitation (Goyal et al., "Non-deep Networks",
-    NeurIPS 2022), as the official code builds it (`RepVGGBlock(se_block=True)` with SiLU):
-    `SiLU(BN(conv3x3 x) + BN(conv1x1 x) + SSE(BN(x)))`, `SSE(y) = y * sigmoid(conv1x1(GAP(y)))`.
+    """ParNet block (Goyal et al., "Non-deep Networks", NeurIPS 2022), as the official code
+    builds every block of its networks (`RepVGGBlock(avg_pool=True, se_block=True)`):
 
-    `fuse()` folds the two conv branches into one 3x3 conv with bias (the official
-    `fuse_repvgg_block`); the identity BN and the SSE gate stay.
-    Input (batch, height, width, channel); output the same shape.
+    - same shape (stride 1, channel in = out): `act(BN(conv3x3 x) + BN(conv1x1 x) + SSE(BN(x)))`,
+      Skip-Squeeze-Excitation `SSE(y) = y * sigmoid(conv1x1(GAP(y)))`;
+    - otherwise (stride 2 or other channels): `act((BN(conv3x3 x) + BN(conv1x1 P(x))) * 2 sigmoid(conv1x1(GAP(x))))`,
+      `P` a 2x2 average pool at stride 2 (identity at stride 1);
+    - with groups > 1 the output is channel-shuffled (ShuffleNet order), as the official block does.
 
-    Args: channel, deploy (the fused form), activation (official ParNet: SiLU).
+    `fuse()` folds the conv branches (the pooled 1x1 included) into one 3x3 conv with bias (the
+    official `fuse_repvgg_block`); the identity BN and the gates stay (they are not linear).
+    Input (batch, height, width, channel); output (batch, height/stride, width/stride,
+    out_channel). A stride-2 block needs even height and width (the pool and the 3x3 conv must agree).
 
-    Sublayers are the official checkpoint names: `rbr_dense.conv/bn`, `rbr_1x1.conv/bn`,
-    `rbr_identity`, `se.cvsig.conv`; fused: `rbr_dense` is a conv with bias, no `rbr_1x1`.
+    Args: channel (input channels), deploy (the fused form), activation (official ParNet: SiLU),
+    out_channel (default: channel), stride (1 or 2), groups.
+
+    Sublayers are the official checkpoint names: `rbr_dense.conv/bn`, `rbr_1x1.conv/bn` (at
+    stride 2 `rbr_1x1.1.conv/bn` after the pool `rbr_1x1.0`), `rbr_identity`, `se.cvsig.conv`;
+    fused: `rbr_dense` is a conv with bias, no `rbr_1x1`.
     """
 
-    def __init__(self, channel=512, deploy=False, activation="silu", **kwargs):
-        super().__init__(channel, channel, 3, 1, 1, deploy, activation, **kwargs)
-        self.channel = channel
+    def __init__(self, channel=512, deploy=False, activation="silu", out_channel=None, stride=1, groups=1,
+                 **kwargs):
+        out_channel = channel if out_channel is None else int(out_channel)
+        if stride not in (1, 2):
+            raise ValueError(f"ParNetAttention: stride must be 1 or 2, got {stride}")
+        if channel % groups or out_channel % groups:
+            raise ValueError(f"ParNetAttention: channel {channel} and out_channel {out_channel} must be "
+                             f"multiples of groups={groups}")
+        super().__init__(channel, out_channel, 3, groups, stride, deploy, activation, **kwargs)
+        self.channel, self.out_channel = channel, out_channel
+        self.has_identity = channel == out_channel and stride == 1
         dt = self.dtype_policy
         self.rbr_dense = self._deploy_conv("rbr_dense") if self.deploy else \
-            conv_bn(channel, 3, "rbr_dense", padding=1, dtype=dt)
-        self.rbr_1x1 = None if self.deploy else conv_bn(channel, 1, "rbr_1x1", padding=0, dtype=dt)
-        self.rbr_identity = batch_norm("rbr_identity", dt)
-        self.se = _SE1(channel, name="se", dtype=dt)
+            conv_bn(out_channel, 3, "rbr_dense", stride=stride, padding=1, groups=groups, dtype=dt)
+        if self.deploy:
+            self.rbr_1x1 = None
+        elif stride == 2:
+            self.rbr_1x1 = Chain([keras.layers.AveragePooling2D(2, 2, name="0", dtype=dt),
+                                  conv_bn(out_channel, 1, "1", padding=0, groups=groups, dtype=dt)],
+                                 name="rbr_1x1", dtype=dt)
+        else:
+            self.rbr_1x1 = conv_bn(out_channel, 1, "rbr_1x1", padding=0, groups=groups, dtype=dt)
+        self.rbr_identity = batch_norm("rbr_identity", dt) if self.has_identity else None
+        self.se = _SE1(out_channel, groups, 1.0 if self.has_identity else 2.0, name="se", dtype=dt)
 
     def build(self, input_shape):
         shape = self._check(input_shape)
+        if self.stride == 2 and any(v is not None and v % 2 for v in shape[1:3]):
+            raise ValueError(f"ParNetAttention '{self.name}': a stride-2 block needs an even height and width, "
+                             f"got input shape {tuple(shape)}")
         self._built_shape = shape
         self.rbr_dense.build(shape)
         if self.rbr_1x1 is not None:
             self.rbr_1x1.build(shape)
-        self.rbr_identity.build(shape)
+        if self.rbr_identity is not None:
+            self.rbr_identity.build(shape)
         self.se.build((shape[0], 1, 1, self.channel))
 
     def call(self, x):
-        ident = self.rbr_identity(x)
-        out = self.rbr_dense(x) + ident * self.se(ident)
+        out = self.rbr_dense(x)
         if self.rbr_1x1 is not None:
             out = out + self.rbr_1x1(x)
-        return self.act(out)
+        if self.rbr_identity is not None:
+            ident = self.rbr_identity(x)
+            out = out + ident * self.se(ident)
+        else:
+            out = out * self.se(x)
+        out = self.act(out)
+        return channel_shuffle(out, self.groups) if self.groups > 1 else out
 
     def _fused_conv(self):
         return self.rbr_dense
 
     def _equivalent_kernel_bias(self):
         k3, b3 = _branch_kernel(self.rbr_dense, (3, 3))
-        k1, b1 = _branch_kernel(self.rbr_1x1, (3, 3))
+        k1, b1 = _pooled_branch_kernel(self.rbr_1x1, (3, 3)) if self.stride == 2 else \
+            _branch_kernel(self.rbr_1x1, (3, 3))
         return k3 + k1, b3 + b1
 
     def _copy_unfused_parts(self, layer):
-        for src, dst in ((self.rbr_identity, layer.rbr_identity), (self.se, layer.se)):
+        parts = [(self.se, layer.se)]
+        if self.rbr_identity is not None:
+            parts.append((self.rbr_identity, layer.rbr_identity))
+        for src, dst in parts:
             for a, b in zip(src.weights, dst.weights):
                 b.assign(a)
 
@@ -293,7 +345,8 @@ class ParNetAttention(_RepBase):
         cfg = super().get_config()
         for k in ("input_channel", "output_channel", "kernel_size", "groups", "stride"):
             cfg.pop(k)
-        return {**cfg, "channel": self.channel}
+        return {**cfg, "channel": self.channel, "out_channel": self.out_channel, "stride": self.stride,
+                "groups": self.groups}
 
 
 RepBlock = RepVGGBlock      # External-Attention's names
