@@ -48,7 +48,8 @@ def add_commands(sub):
     p.add_argument("--arch", required=True, help="the zoo architecture the checkpoint is for")
     p.add_argument("-o", "--output", default=None, help="output .safetensors (default: beside the input)")
     p.add_argument("--ema", action="store_true", help="take the EMA weights when the file has them")
-    p.add_argument("--no-parity", action="store_true", help="skip the comparison with the timm reference")
+    p.add_argument("--no-parity", action="store_true",
+                   help="skip the comparison with the PyTorch reference (the official definition, or timm)")
     p.set_defaults(run=cmd_convert)
 
 
@@ -138,32 +139,41 @@ def cmd_manifest_check(args):
 
 # --- convert -------------------------------------------------------------------------------------
 
-_TIMM_RUN = """
+# The reference runs in a child process: importing torch/timm (triton through torchvision) after
+# TensorFlow crashes the interpreter (torch 2.14.1 / TF 2.21). zoo.torch_ref imports no TensorFlow.
+_REFERENCE_RUN = """
 import sys, json
-import numpy as np, torch, timm
+import numpy as np, torch
 from safetensors.torch import load_file
-arch, weights, inp, out, num_classes = sys.argv[1:6]
-if arch not in timm.list_models(arch):
+from zoo import torch_ref
+arch, family, weights, inp, out, num_classes, img_size, in_chans = sys.argv[1:9]
+model = torch_ref.reference_model(arch, family=family or None, num_classes=int(num_classes),
+                                  img_size=int(img_size), in_chans=int(in_chans))
+if model is None:
     print(json.dumps({"missing": True})); sys.exit(0)
-model = timm.create_model(arch, pretrained=False, num_classes=int(num_classes)).eval()
 try:
     model.load_state_dict(load_file(weights), strict=True)
 except RuntimeError as e:
-    print(json.dumps({"error": str(e).splitlines()[0]})); sys.exit(0)
+    print(json.dumps({"reference": torch_ref.describe(model), "error": str(e).splitlines()[0]})); sys.exit(0)
 with torch.no_grad():
     np.save(out, model(torch.from_numpy(np.load(inp))).numpy())
-print(json.dumps({"reference": f"timm {timm.__version__} (PyTorch {torch.__version__}, float32, CPU)"}))
+print(json.dumps({"reference": torch_ref.describe(model)}))
 """
 
+# converted logits must match the reference's within this, relative to max(1, max|logit|)
+PARITY_RTOL = 1e-4
 
-def reference_parity(arch: str, state: dict, model, seed: int = 0) -> dict | None:
-    """Logits of the timm reference vs the zoo model on the same weights and input.
 
-    The reference runs in a child process: importing timm (and triton through torchvision) after
-    TensorFlow crashes the interpreter. Needs torch and timm (the optional torch extra); returns
-    None when they or the arch are missing.
+def reference_parity(arch: str, state: dict, model, seed: int = 0, family: str | None = None) -> dict | None:
+    """Logits of the PyTorch reference (`zoo.torch_ref.reference_model`: the family's official
+    definition, else timm) vs the zoo model, on the same weights and a fixed random input.
+
+    Needs torch (the optional torch extra); returns None when it, or a reference for the arch, is
+    missing. The result records max_abs_diff, max_abs_logit, top-1 agreement and `passed`
+    (max_abs_diff <= PARITY_RTOL * max(1, max|logit|)).
     """
     import importlib.util
+    import os
     import subprocess
     import sys
     import tempfile
@@ -172,29 +182,36 @@ def reference_parity(arch: str, state: dict, model, seed: int = 0) -> dict | Non
 
     from zoo import checkpoint
 
-    if importlib.util.find_spec("timm") is None or importlib.util.find_spec("torch") is None:
+    if importlib.util.find_spec("torch") is None:
         return None
     h, w, c = model.input_shape[1:]
+    if h != w:
+        return None   # the references take square img_size
     x = np.random.default_rng(seed).standard_normal((2, c, h, w)).astype("float32")
+    root = str(Path(__file__).resolve().parents[2])   # the folder holding the zoo package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory(prefix="zoo-parity-") as d:
         weights, inp, out = Path(d, "w.safetensors"), Path(d, "x.npy"), Path(d, "y.npy")
         checkpoint.save_torch_safetensors(state, weights)
         np.save(inp, x)
-        proc = subprocess.run([sys.executable, "-c", _TIMM_RUN, arch, str(weights), str(inp), str(out),
-                               str(int(model.output_shape[-1]))], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", _REFERENCE_RUN, arch, family or "", str(weights), str(inp),
+                               str(out), str(int(model.output_shape[-1])), str(h), str(c)],
+                              capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            return {"reference": "timm", "error": f"the reference run failed: {tail}"}
+            return {"reference": "PyTorch reference", "error": f"the reference run failed: {tail}", "passed": False}
         info = json.loads(proc.stdout.strip().splitlines()[-1])
         if info.get("missing"):
             return None
         if "error" in info:
-            return {"reference": "timm", "error": info["error"]}
+            return {"reference": info["reference"], "error": info["error"], "passed": False}
         want = np.load(out)
     got = np.asarray(model(x.transpose(0, 2, 3, 1)))
+    diff, scale = float(np.max(np.abs(got - want))), float(np.max(np.abs(want)))
     return {"reference": info["reference"], "input": f"2 random N(0,1) images {h}x{w} (seed {seed})",
-            "max_abs_diff": float(np.max(np.abs(got - want))), "max_abs_logit": float(np.max(np.abs(want))),
-            "top1_agree": f"{int(np.sum(got.argmax(-1) == want.argmax(-1)))}/2"}
+            "max_abs_diff": diff, "max_abs_logit": scale,
+            "top1_agree": f"{int(np.sum(got.argmax(-1) == want.argmax(-1)))}/2",
+            "tolerance": PARITY_RTOL * max(1.0, scale), "passed": diff <= PARITY_RTOL * max(1.0, scale)}
 
 
 def _default_output(path: Path) -> Path:
@@ -231,7 +248,7 @@ def cmd_convert(args):
     model = zoo.create(spec.name, num_classes=num_classes)
     convert.load_torch_state(model, state, adapt_state=spec.adapt_state, first_conv=spec.first_conv,
                              classifier=spec.classifier, model_name=spec.name, source=str(src))
-    parity = None if args.no_parity else reference_parity(spec.name, state, model)
+    parity = None if args.no_parity else reference_parity(spec.name, state, model, family=spec.family)
     n_params = int(sum(np.prod(v.shape) for k, v in state.items() if np.issubdtype(v.dtype, np.floating)))
     meta = {"converted_by": f"attention-zoo {__version__}", "arch": spec.name, "source_file": src.name,
             "source_sha256": checkpoint.sha256_file(src), "unwrapped": info["unwrapped"]}
@@ -257,13 +274,18 @@ def cmd_convert(args):
         print(f"  dropped non-tensor entries: {', '.join(info['dropped'][:8])}")
     print(f"  sha256 {checkpoint.sha256_file(out)}")
     if parity is None:
-        print("  reference parity: not measured (needs torch + timm with this arch; official checkpoints "
-              "such as GFNet/ParNet are checked by their family tests instead)")
+        print("  reference parity: not measured (" + ("--no-parity" if args.no_parity else
+              "needs torch, and a PyTorch reference of this arch: zoo.torch_ref or timm") + ")")
     elif "error" in parity:
-        print(f"  reference parity: {parity['reference']} could not load these weights: {parity['error']}")
+        print(f"  reference parity: FAILED, {parity['reference']} could not load these weights: {parity['error']}")
     else:
         print(f"  reference parity vs {parity['reference']}: max |logit diff| {parity['max_abs_diff']:.3g} "
-              f"(max |logit| {parity['max_abs_logit']:.3g}), top-1 agree {parity['top1_agree']}")
+              f"(max |logit| {parity['max_abs_logit']:.3g}), top-1 agree {parity['top1_agree']}: "
+              + ("pass" if parity["passed"] else f"FAILED (tolerance {parity['tolerance']:.3g})"))
+    if parity is not None and not parity["passed"]:
+        print(f"  {out} is kept for inspection (its metadata records the failed parity); do not publish it: "
+              f"the converted model does not compute what the reference computes.")
+        return 1
     print(f"  load it with zoo.create('{spec.name}', pretrained='{out}'), or publish it with "
           f"`zoo push {spec.name} --weights {out} --repo OWNER/NAME`")
     return 0
