@@ -59,7 +59,9 @@ def _from_entry(entry: manifest.WeightEntry) -> WeightsSource:
             f"Weights {entry.name} are not on the Hugging Face Hub"
             + (f" (upstream: {url})" if url else "") + ". "
             + (how + " " if how else "")
-            + "Pass pretrained=<path to the converted .safetensors> to load a local copy.")
+            + ("Pass" if "zoo convert" in how else
+               f"Convert the downloaded file once with `zoo convert FILE --arch {entry.arch}` (torch extra), then pass")
+            + " pretrained=<path to the converted .safetensors> to load a local copy.")
     filename = src.get("filename") or DEFAULT_FILENAME
     _refuse_pickle(src["hub"], filename, entry.name)
     return WeightsSource(kind="hub", tag=entry.tag, repo=src["hub"], filename=filename,
