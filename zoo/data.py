@@ -147,3 +147,11 @@ def decode_predictions(logits, top: int = 5, *, from_logits: bool = True):
         idx = np.argsort(-row, kind="stable")[:top]
         out.append([(labels[i][0], labels[i][1], float(row[i])) for i in idx])
     return out
+
+
+def __getattr__(name):
+    # the tf.data pipelines live in zoo/datasets.py (TensorFlow loads when one is used)
+    if name in ("image_folder", "from_dataset", "scan_folder"):
+        from . import datasets
+        return getattr(datasets, name)
+    raise AttributeError(f"module 'zoo.data' has no attribute {name!r}")
