@@ -215,7 +215,7 @@ class _SE1(keras.layers.Layer):
 
     def __init__(self, channels, groups=1, scale=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.scale = float(scale)
+        self.channels, self.groups, self.scale = channels, groups, float(scale)
         self.cvsig = _ConvSig(channels, groups, name="cvsig", dtype=self.dtype_policy)
 
     def build(self, input_shape):
@@ -225,10 +225,14 @@ class _SE1(keras.layers.Layer):
         gate = self.cvsig(ops.mean(x, axis=(1, 2), keepdims=True))
         return gate * self.scale if self.scale != 1.0 else gate
 
+    def get_config(self):   # export's rewrites rebuild composites from their config
+        return {**super().get_config(), "channels": self.channels, "groups": self.groups, "scale": self.scale}
+
 
 class _ConvSig(keras.layers.Layer):
     def __init__(self, channels, groups=1, **kwargs):
         super().__init__(**kwargs)
+        self.channels, self.groups = channels, groups
         self.conv = dense(channels, "conv", self.dtype_policy, use_bias=False) if groups == 1 else \
             Conv2d(channels, 1, groups=groups, use_bias=False, name="conv", dtype=self.dtype_policy)
 
@@ -237,6 +241,9 @@ class _ConvSig(keras.layers.Layer):
 
     def call(self, x):
         return ops.sigmoid(self.conv(x))
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "groups": self.groups}
 
 
 def _pooled_branch_kernel(branch, kernel_size):
