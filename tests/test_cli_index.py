@@ -52,8 +52,19 @@ def test_index_resolves_aliases_and_leaves_unknown_names_to_the_registry(monkeyp
     assert index.resolve("se18") == ("seresnet18", None)
     assert index.resolve("SE50A3") == ("seresnet50", "a3_in1k")
     assert index.resolve("seresnet50.A1_IN1K") == ("seresnet50", "a1_in1k")
-    for unknown in ("seresnet5O", "seresnet50.nope", "hf-hub:timm/x", "", "coatnet_0"):
+    for unknown in ("seresnet5O", "seresnet50.nope", "hf-hub:timm/x", "", "coatnet_9"):
         assert index.resolve(unknown) is None and index.model_info(unknown) is None
+
+
+def test_index_carries_alias_notes(monkeypatch):
+    """`zoo info <alias>` says why the alias points there, from the index file (no TensorFlow)."""
+    fake = {"archs": {"seresnet18": {}}, "aliases": {"se18": "seresnet18"}, "alias_notes": {"se18": "the small one"}}
+    monkeypatch.setattr(index, "_usable", lambda: fake)
+    assert index.alias_note("SE18") == "alias of seresnet18: the small one"
+    assert index.alias_note("se18.a1_in1k") == "alias of seresnet18: the small one"
+    assert index.alias_note("seresnet18") is None
+    from zoo import registry
+    assert registry.alias_notes()["coatnet_0"].startswith("CoAtNet-0 size")
 
 
 def test_a_manifest_arch_missing_from_the_index_means_the_registry_answers(monkeypatch):
@@ -86,9 +97,9 @@ def test_help_list_and_info_do_not_import_tensorflow():
 
 def test_list_without_a_match_says_so_and_where_the_module_lives(capsys):
     from zoo.cli import main
-    assert main(["list", "coatnet*"]) == 0
+    assert main(["list", "crisscross*"]) == 0   # a layer of zoo.layers, no model family
     out, err = capsys.readouterr()
-    assert out == "" and "no architecture matches 'coatnet*'" in err and "zoo.layers.CoAtNetAttention" in err
+    assert out == "" and "no architecture matches 'crisscross*'" in err and "zoo.layers.CrissCrossAttention" in err
     assert main(["list", "--pretrained", "nothing*"]) == 0
     assert "no published weight set matches 'nothing*'" in capsys.readouterr().err
     assert main(["list", "LEGACY_SERESNET1*"]) == 0

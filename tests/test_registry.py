@@ -61,3 +61,16 @@ def test_aliases_resolve_to_their_target():
             registry.register_alias("test_alias_se50", "seresnet18")
     finally:
         registry._ALIASES.pop("test_alias_se50")
+
+
+def test_alias_notes_say_why():
+    registry.register_alias("test_alias_noted", "seresnet50", note="the SE-ResNet-50 everyone means")
+    try:
+        assert registry.resolve("TEST_ALIAS_NOTED")[0].name == "seresnet50"
+        assert registry.alias_note("Test_Alias_Noted") == "alias of seresnet50: the SE-ResNet-50 everyone means"
+        assert registry.alias_note("test_alias_noted.a1_in1k").startswith("alias of seresnet50")
+        assert registry.alias_note("seresnet50") is None and registry.alias_note(None) is None
+        assert registry.alias_notes()["test_alias_noted"] == "the SE-ResNet-50 everyone means"
+    finally:
+        registry._ALIASES.pop("test_alias_noted")
+        registry._ALIAS_NOTES.pop("test_alias_noted")

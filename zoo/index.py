@@ -83,6 +83,16 @@ def resolve(name: str) -> tuple[str, str | None] | None:
     return arch, (tag or None)
 
 
+def alias_note(name: str) -> str | None:
+    """Why the alias `name` points where it does ('alias of <arch>: <note>'), from the index file;
+    None for a name that is not an alias with a note, or when the index cannot answer."""
+    idx = _usable()
+    if idx is None or "alias_notes" not in idx:
+        return None
+    from .registry import alias_note_in   # the registry module itself imports no model code
+    return alias_note_in(name, idx["aliases"], idx["alias_notes"])
+
+
 def weights_fields(arch: str, tag: str | None, default_cfg: dict) -> dict:
     """The `zoo.model_info` fields that come from the weight set `arch.tag` (None: no weights):
     the arch's default cfg overlaid with the manifest entry's, its source, reported accuracy,
@@ -142,7 +152,8 @@ def build() -> dict:
         archs[name] = {"aliases": sorted(spec.aliases), "default_cfg": dict(spec.default_cfg), "info": arch_level}
     public = [n for n in layers.__all__ if inspect.isclass(getattr(layers, n, None))]
     return {"generated_by": "scripts/gen_index.py", "info_keys": info_keys, "info_tuples": sorted(tuples), "archs": archs,
-            "aliases": dict(sorted(registry.aliases().items())), "layers": sorted(public)}
+            "aliases": dict(sorted(registry.aliases().items())),
+            "alias_notes": dict(sorted(registry.alias_notes().items())), "layers": sorted(public)}
 
 
 def to_json(idx: dict) -> str:
@@ -157,7 +168,7 @@ def differences(recorded: dict | None, live: dict) -> list[str]:
         return [f"{INDEX_FILE} is missing or unreadable"]
     rec, now = json.loads(to_json(recorded)), json.loads(to_json(live))   # compare as JSON
     out = []
-    for key in ("info_keys", "info_tuples", "aliases", "layers"):
+    for key in ("info_keys", "info_tuples", "aliases", "alias_notes", "layers"):
         if rec.get(key) != now.get(key):
             old, new = rec.get(key) or [], now.get(key) or []
             added = [k for k in new if k not in old]

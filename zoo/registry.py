@@ -85,18 +85,22 @@ class Variant:
 
 _ARCHS: dict[str, ArchSpec] = {}
 _ALIASES: dict[str, str] = {}
+_ALIAS_NOTES: dict[str, str] = {}   # alias -> why it points where it does (shown by `zoo info`)
 
 
 def register_family(family: str, build: Callable, variants: dict[str, Variant], *, first_conv: str,
                     classifier: str, adapt_state: Callable | None = None, family_kwargs=(),
                     group_matcher: dict | None = None, fixed_size: str | None = None, paper: str | None = None,
-                    cfg: dict | None = None, aliases: dict[str, str] | None = None) -> None:
+                    cfg: dict | None = None, aliases: dict[str, str | tuple[str, str]] | None = None) -> None:
     """Register every architecture of a family file (one call at its end).
 
     build(**variant.args, name=arch, num_classes=, in_chans=, img_size=, drop_rate=, drop_path_rate=,
     **family_kwargs) -> ModelParts. family_kwargs: names of the extra builder arguments users may
-    pass through zoo.create (validated there). aliases: alias -> arch.
+    pass through zoo.create (validated there). aliases: alias -> arch, or alias -> (arch, note):
+    the note says why the alias points there (`zoo info <alias>` shows it).
     """
+    notes = {a: t[1] for a, t in (aliases or {}).items() if isinstance(t, (tuple, list))}
+    aliases = {a: (t[0] if isinstance(t, (tuple, list)) else t) for a, t in (aliases or {}).items()}
     for name, v in variants.items():
         if name in _ARCHS:
             raise ValueError(f"architecture {name!r} registered twice")
@@ -114,14 +118,17 @@ def register_family(family: str, build: Callable, variants: dict[str, Variant], 
             family_kwargs=tuple(family_kwargs), group_matcher=group_matcher, fixed_size=fixed_size,
             paper=v.paper or paper,
             aliases=tuple(a for a, t in (aliases or {}).items() if t == name))
-    for alias, target in (aliases or {}).items():
-        register_alias(alias, target)
+    for alias, target in aliases.items():
+        register_alias(alias, target, note=notes.get(alias))
 
 
-def register_alias(alias: str, target: str):
+def register_alias(alias: str, target: str, note: str | None = None):
+    """`alias` -> `target` (an arch or arch.tag); `note`: why (shown by `zoo info`)."""
     if alias in _ALIASES and _ALIASES[alias] != target:
         raise ValueError(f"alias {alias!r} already points at {_ALIASES[alias]!r}")
     _ALIASES[alias] = target
+    if note:
+        _ALIAS_NOTES[alias] = str(note)
 
 
 def _ensure_models():
@@ -136,6 +143,28 @@ def archs() -> dict[str, ArchSpec]:
 def aliases() -> dict[str, str]:
     _ensure_models()
     return dict(_ALIASES)
+
+
+def alias_notes() -> dict[str, str]:
+    """alias -> the note saying why it points at its target (aliases registered with one)."""
+    _ensure_models()
+    return dict(_ALIAS_NOTES)
+
+
+def alias_note(name: str) -> str | None:
+    """The note of the alias `name` (or `alias.tag`) is, in any case; None for other names."""
+    return alias_note_in(name, aliases(), alias_notes())
+
+
+def alias_note_in(name: str, alias_map: dict[str, str], notes: dict[str, str]) -> str | None:
+    """`alias_note` over given tables (zoo.index answers from its file with the same rule)."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    alias = key if key in alias_map else key.partition(".")[0]
+    if alias not in alias_map or alias not in notes:
+        return None
+    return f"alias of {alias_map[alias]}: {notes[alias]}"
 
 
 def _all_names() -> list[str]:

@@ -80,6 +80,7 @@ def cmd_info(args):
         except UnknownModelError as e:
             e.args = (str(e) + _layers_hint(args.name.split(".")[0]),)
             raise
+    info = {**info, "note": _note(args.name, info)}
     if args.json:
         print(json.dumps(info, indent=2, default=list))
         return 0
@@ -91,6 +92,24 @@ def cmd_info(args):
             v = ", ".join(str(a) for a in v) or "-"
         print(f"{k:{width}s}  {v if v is not None else '-'}")
     return 0
+
+
+def _note(name: str, info: dict) -> str | None:
+    """What `zoo info` says beside the fields: why an alias points where it does, and that an
+    architecture has no published weights."""
+    from zoo import index
+    parts = []
+    note = index.alias_note(name)
+    idx = index._usable()
+    if note is None and (idx is None or "alias_notes" not in idx):   # the index cannot answer: the registry does
+        from zoo import registry
+        note = registry.alias_note(name)
+    if note:
+        parts.append(note)
+    if not info.get("pretrained_tags"):
+        parts.append(f"{info.get('arch', name)} has no published weights (it builds with random weights: "
+                     f"pretrained=False, or your own file)")
+    return "; ".join(parts) or None
 
 
 def cmd_predict(args):
