@@ -90,6 +90,28 @@ def test_fused_equals_unfused_every_arch(arch):
     assert _rel(parnet.fuse_model(model).predict(x, verbose=0), ref) < 1e-4
 
 
+@pytest.mark.parametrize("cin,cout,stride,groups", [(8, 8, 1, 1), (8, 12, 2, 1), (8, 12, 2, 2), (16, 8, 1, 2)])
+def test_block_shapes_fuse_and_keep_official_names(cin, cout, stride, groups):
+    """ParNetAttention in every shape the networks use: fused == unfused (random BN statistics),
+    checkpoint names as the official block has them."""
+    from zoo.convert import weight_slots
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, cin))
+    layer = ParNetAttention(cin, out_channel=cout, stride=stride, groups=groups, name="blk")
+    model = keras.Model(inp, layer(inp))
+    rng = np.random.default_rng(0)
+    for v in layer.weights:
+        v.assign(rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path else rng.normal(0, 0.5, v.shape))
+    x = rng.standard_normal((2, 6, 6, cin)).astype(np.float32)
+    fused = layer.fuse()
+    assert _rel(fused(x), model(x)) < 1e-5
+    one = "blk.rbr_1x1.1.conv.weight" if stride == 2 else "blk.rbr_1x1.conv.weight"
+    keys = set(weight_slots(model))
+    assert one in keys and ("blk.rbr_identity.weight" in keys) == (cin == cout and stride == 1)
+    with pytest.raises(ValueError, match="even height"):
+        ParNetAttention(cin, out_channel=cout, stride=2)(keras.Input((5, 6, cin)))
+
+
 def test_deploy_kwarg_builds_the_official_fused_layout():
     """deploy=True builds what the official --fuse leaves (rbr_dense a conv with bias), with the
     same weight names as a fused model."""
