@@ -9,6 +9,7 @@ from keras import ops
 from ._blocks import Mlp, attention, split_qkv
 from ._nn import Conv2d, conv_bn, dense, layer_norm, merge_heads
 from .base import check_input, register
+from .drop_path import DropPath
 
 
 class VitAttention(keras.layers.Layer):
@@ -38,21 +39,25 @@ class VitAttention(keras.layers.Layer):
 class _TransformerBlock(keras.layers.Layer):
     """timm's ViT `Block` (pre-norm attention and MLP, residuals), as MobileViT uses it."""
 
-    def __init__(self, dim, num_heads, mlp_ratio, activation="silu", attn_drop=0.0, drop=0.0, **kwargs):
+    def __init__(self, dim, num_heads, mlp_ratio, activation="silu", attn_drop=0.0, drop=0.0, drop_path=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         dt = self.dtype_policy
         self.norm1 = layer_norm("norm1", dt)
         self.attn = VitAttention(dim, num_heads, attn_drop=attn_drop, proj_drop=drop, name="attn", dtype=dt)
         self.norm2 = layer_norm("norm2", dt)
         self.mlp = Mlp(int(dim * mlp_ratio), dim, act=activation, drop=drop, name="mlp", dtype=dt)
+        # timm's drop_path1 / drop_path2 (stochastic depth on each residual branch; no weights)
+        self.drop_path1 = DropPath(drop_path, name="drop_path1", dtype=dt)
+        self.drop_path2 = DropPath(drop_path, name="drop_path2", dtype=dt)
 
     def build(self, input_shape):
         for l in (self.norm1, self.attn, self.norm2, self.mlp):
             l.build(input_shape)
 
-    def call(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+    def call(self, x, training=None):
+        x = x + self.drop_path1(self.attn(self.norm1(x)), training=training)
+        return x + self.drop_path2(self.mlp(self.norm2(x)), training=training)
 
 
 @register
@@ -69,7 +74,9 @@ class MobileViTAttention(keras.layers.Layer):
 
     Args (External-Attention names, timm's structure): in_channel, dim (transformer width),
     kernel_size, patch_size, depth (transformer blocks), num_heads, mlp_ratio, out_channel
-    (None: in_channel), fusion (the conv_fusion step; timm's `no_fusion=False`), attn_drop, drop.
+    (None: in_channel), fusion (the conv_fusion step; timm's `no_fusion=False`), attn_drop, drop,
+    drop_path (stochastic depth of each transformer block's two residual branches, timm's
+    `drop_path_rate`).
 
     Sublayers follow timm's `MobileVitBlock`, so timm MobileViT checkpoints map by name:
     `conv_kxk.conv/bn`, `conv_1x1`, `transformer.{i}.norm1`, `.attn.qkv`, `.attn.proj`,
@@ -77,16 +84,16 @@ class MobileViTAttention(keras.layers.Layer):
     """
 
     def __init__(self, in_channel=3, dim=512, kernel_size=3, patch_size=7, depth=3, num_heads=8, mlp_ratio=2.0,
-                 out_channel=None, fusion=True, attn_drop=0.0, drop=0.0, **kwargs):
+                 out_channel=None, fusion=True, attn_drop=0.0, drop=0.0, drop_path=0.0, **kwargs):
         super().__init__(**kwargs)
         self.in_channel, self.dim, self.kernel_size, self.patch_size = in_channel, dim, kernel_size, patch_size
         self.depth, self.num_heads, self.mlp_ratio, self.fusion = depth, num_heads, float(mlp_ratio), fusion
         self.out_channel = in_channel if out_channel is None else out_channel
-        self.attn_drop_rate, self.drop_rate = float(attn_drop), float(drop)
+        self.attn_drop_rate, self.drop_rate, self.drop_path_rate = float(attn_drop), float(drop), float(drop_path)
         dt = self.dtype_policy
         self.conv_kxk = conv_bn(in_channel, kernel_size, "conv_kxk", dtype=dt, activation="silu")
         self.conv_1x1 = Conv2d(dim, 1, use_bias=False, name="conv_1x1", dtype=dt)
-        self.transformer = [_TransformerBlock(dim, num_heads, mlp_ratio, "silu", attn_drop, drop,
+        self.transformer = [_TransformerBlock(dim, num_heads, mlp_ratio, "silu", attn_drop, drop, drop_path,
                                               name=f"transformer.{i}", dtype=dt) for i in range(depth)]
         self.norm = layer_norm("norm", dt)
         self.conv_proj = conv_bn(self.out_channel, 1, "conv_proj", dtype=dt, activation="silu")
@@ -105,7 +112,7 @@ class MobileViTAttention(keras.layers.Layer):
         if self.conv_fusion is not None:
             self.conv_fusion.build((b, None, None, self.in_channel + self.out_channel))
 
-    def call(self, x):
+    def call(self, x, training=None):
         shortcut = x
         y = self.conv_1x1(self.conv_kxk(x))
         H, W = y.shape[1], y.shape[2]
@@ -118,7 +125,7 @@ class MobileViTAttention(keras.layers.Layer):
         y = ops.reshape(y, (-1, nh, p, nw, p, self.dim))
         y = ops.reshape(ops.transpose(y, (0, 2, 4, 1, 3, 5)), (-1, nh * nw, self.dim))
         for blk in self.transformer:
-            y = blk(y)
+            y = blk(y, training=training)
         y = self.norm(y)
         # fold
         y = ops.reshape(y, (-1, p, p, nh, nw, self.dim))
@@ -137,7 +144,8 @@ class MobileViTAttention(keras.layers.Layer):
         return {**super().get_config(), "in_channel": self.in_channel, "dim": self.dim,
                 "kernel_size": self.kernel_size, "patch_size": self.patch_size, "depth": self.depth,
                 "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "out_channel": self.out_channel,
-                "fusion": self.fusion, "attn_drop": self.attn_drop_rate, "drop": self.drop_rate}
+                "fusion": self.fusion, "attn_drop": self.attn_drop_rate, "drop": self.drop_rate,
+                "drop_path": self.drop_path_rate}
 
 
 @register
@@ -186,3 +194,52 @@ class MobileViTv2Attention(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "attn_drop": self.attn_drop_rate,
                 "proj_drop": self.proj_drop_rate, "bias": self.bias}
+
+
+@register
+class GroupNorm1(keras.layers.GroupNormalization):
+    """timm's `GroupNorm1` (`nn.GroupNorm(1, C)`, eps 1e-5), MobileViTv2's transformer norm: each
+    sample normalised over all its axes (H, W, C or P, N, C) together, then a per-channel affine.
+
+    Written out as mean / squared difference / rsqrt over the static non-batch axes: Keras'
+    GroupNormalization reshapes through the dynamic input shape, which is what made other TFLite
+    ports of MobileViTv2 need a Flex (dynamic-shape) Conv2D after it. Weights `weight`, `bias`
+    (Keras gamma/beta) map from the checkpoint by name.
+    """
+
+    def __init__(self, epsilon=1e-5, groups=1, **kwargs):
+        if groups != 1:
+            raise ValueError(f"GroupNorm1 normalises one group, got groups={groups}")
+        super().__init__(groups=1, epsilon=epsilon, **kwargs)
+
+    def call(self, x):
+        axes = tuple(range(1, len(x.shape)))
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        centered = x - mean
+        var = ops.mean(ops.square(centered), axis=axes, keepdims=True)
+        y = centered * ops.rsqrt(var + self.epsilon)
+        return y * self.gamma + self.beta
+
+
+@register
+class ResizeAlignCorners(keras.layers.Layer):
+    """Bilinear resize with `align_corners=True` (PyTorch `F.interpolate(..., mode="bilinear",
+    align_corners=True)`), which MobileViTv2 uses to bring a map up to a multiple of its patch.
+    TensorFlow's `ResizeBilinear(align_corners=True)` is a builtin TFLite op (RESIZE_BILINEAR) and
+    converts to ONNX Resize(align_corners). Input (batch, H, W, C) -> (batch, size[0], size[1], C).
+    """
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = (int(size[0]), int(size[1]))
+
+    def call(self, x):
+        import tensorflow as tf
+        y = tf.raw_ops.ResizeBilinear(images=x, size=self.size, align_corners=True, half_pixel_centers=False)
+        return ops.cast(y, x.dtype)   # the op computes in float32
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size)}
