@@ -245,7 +245,7 @@ def test_live_parity(arch, size, tmp_path):
 
 
 @pytest.mark.torch
-def test_zoo_convert_reads_an_official_pth_tar(tmp_path, golden):
+def test_zoo_convert_reads_an_official_pth_tar(tmp_path, golden, capsys):
     """An official-style training checkpoint (state_dict + state_dict_ema, DataParallel `module.`
     keys, other entries beside them), written here with torch.save, converted by `zoo convert`
     (which reads it with weights_only=True), loads to the reference's logits; --ema takes the EMA."""
@@ -260,6 +260,10 @@ def test_zoo_convert_reads_an_official_pth_tar(tmp_path, golden):
                 "optimizer": {"state": {}, "param_groups": []}, "version": 2}, str(src))
     out = tmp_path / "parnet_s.safetensors"
     assert main(["convert", str(src), "--arch", "parnet_s", "-o", str(out)]) in (0, None)
+    printed = capsys.readouterr().out
+    assert "unwrapped: state_dict" in printed and "removed key prefix 'module.'" in printed
+    parity = next(line for line in printed.splitlines() if "reference parity" in line)
+    assert "official ParNet SimpNet" in parity and parity.endswith("pass"), printed   # zoo.torch_ref.parnet ran
     y = zoo.create("parnet_s", pretrained=str(out)).predict(x, verbose=0)
     assert _rel(y, g["logits"]) < 1e-4
     out_ema = tmp_path / "parnet_s_ema.safetensors"
