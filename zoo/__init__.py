@@ -32,6 +32,10 @@ _LAZY = {
     "preprocess": ("data", "preprocess"),
     "decode_predictions": ("data", "decode_predictions"),
     "layers": ("layers", None),
+    "data": ("data", None),
+    "train": ("train", None),
+    "freeze": ("train", "freeze"),
+    "unfreeze": ("train", "unfreeze"),
 }
 
 __all__ = [*_LAZY, "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError",
