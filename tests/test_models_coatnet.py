@@ -357,3 +357,10 @@ def test_zoo_info_says_why_the_alias_points_there(capsys):
     assert main(["info", "coatnet_5_224", "--json"]) == 0
     import json
     assert "has no published weights" in json.loads(capsys.readouterr().out)["note"]
+
+
+def test_hubconf_has_a_coatnet_entry_point():
+    import hubconf
+    assert "default 'coatnet_0_rw_224'" in hubconf.coatnet.__doc__ and "coatnext_nano_rw_224" in hubconf.coatnet.__doc__
+    with pytest.raises(Exception, match="not coatnet"):
+        hubconf.coatnet("seresnet18")

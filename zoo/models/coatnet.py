@@ -387,10 +387,10 @@ _NO_WEIGHTS = ("paper config: Google released no CoAtNet weights and timm publis
                "timm's trained CoAtNets are the '_rw' models")
 
 ARCHS = {
-    # arch: (model_cfgs key, default cfg)
+    # arch: (model_cfgs key, default cfg); the first (with Hub weights) is hubconf's `coatnet` default
+    "coatnet_0_rw_224": ("coatnet_0_rw", {}),
     "coatnet_pico_rw_224": ("coatnet_pico_rw", {}),
     "coatnet_nano_rw_224": ("coatnet_nano_rw", dict(crop_pct=0.9)),
-    "coatnet_0_rw_224": ("coatnet_0_rw", {}),
     "coatnet_1_rw_224": ("coatnet_1_rw", {}),
     "coatnet_2_rw_224": ("coatnet_2_rw", {}),
     "coatnet_3_rw_224": ("coatnet_3_rw", {}),
