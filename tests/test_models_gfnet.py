@@ -204,6 +204,33 @@ def test_pretrained_true_says_how_to_get_the_weights():
     assert "zoo convert FILE.pth --arch gfnet_h_s" in msg and "pretrained=" in msg
 
 
+def _pushed(checkpoints, folder):
+    from zoo import publish
+
+    result = publish.push_to_hub("gfnet_xs", "someone/gfnet-xs", pretrained=str(checkpoints("gfnet_xs")),
+                                 out_dir=folder, upload=False)
+    assert result["round_trip"] == 0.0 and checkpoint.is_keras_file(folder / "model.safetensors")
+    return folder
+
+
+def test_push_writes_keras_weights_that_load_back(checkpoints, tmp_path):
+    """`zoo push` (dry run) of an official-key file: the published Keras-layout file gives the
+    golden logits."""
+    folder = _pushed(checkpoints, tmp_path / "repo")
+    g = synth.golden("gfnet_xs")
+    y = zoo.create("gfnet_xs", pretrained=str(folder)).predict(_nhwc(g["input_nchw"]), verbose=0)
+    assert _rel(y, g["logits"]) < 1e-4
+
+
+@pytest.mark.slow
+def test_pushed_weights_resample_like_the_official_file(checkpoints, tmp_path):
+    folder = _pushed(checkpoints, tmp_path / "repo")
+    small = zoo.create("gfnet_xs", pretrained=str(folder), img_size=96)
+    direct = zoo.create("gfnet_xs", pretrained=str(checkpoints("gfnet_xs")), img_size=96)
+    x = synth.synth_input((1, 96, 96, 3))
+    np.testing.assert_array_equal(small.predict(x, verbose=0), direct.predict(x, verbose=0))
+
+
 def test_hubconf_entry_point():
     from test_hub_hubconf import load_hubconf
 
