@@ -22,7 +22,8 @@ the official fine-tuning code (`main_gfnet.py`) does (`zoo.resample`). Tokens st
 reference flattens them to (B, N, C); the same numbers).
 
 Deploy form: every GlobalFilter becomes its real-DFT matmul form (`GlobalFilter.to_deploy`,
-swapped in by `export`): TFLite has no IRFFT2D builtin and tf2onnx converts neither FFT.
+swapped in by the TFLite and ONNX exports, proven equal there): TFLite has no IRFFT2D builtin and
+tf2onnx converts neither FFT. SavedModel / TF Hub keep the FFT form (TensorFlow runs it).
 """
 from __future__ import annotations
 
