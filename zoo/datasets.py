@@ -267,7 +267,7 @@ def randaugment(x, seed, magnitude: int = RANDAUGMENT_MAGNITUDE, num_ops: int = 
     m = magnitude / 10.0
     h = tf.cast(tf.shape(x)[0], tf.float32)
     w = tf.cast(tf.shape(x)[1], tf.float32)
-    gray = lambda im: tf.image.rgb_to_grayscale(im)  # noqa: E731
+    gray = tf.image.rgb_to_grayscale
 
     def rotate(im, sign):
         a = sign * m * 30.0 * math.pi / 180.0
@@ -293,7 +293,7 @@ def randaugment(x, seed, magnitude: int = RANDAUGMENT_MAGNITUDE, num_ops: int = 
         s_op, s_sign = tf.unstack(tf.random.experimental.stateless_split(sk, 2))
         which = tf.random.stateless_uniform([], s_op, 0, len(ops), dtype=tf.int32)
         sign = tf.where(tf.random.stateless_uniform([], s_sign) < 0.5, -1.0, 1.0)
-        x = tf.switch_case(which, [lambda f=f: f(x, sign) for f in ops])
+        x = tf.switch_case(which, [lambda f=f, x=x, sign=sign: f(x, sign) for f in ops])
         x = tf.ensure_shape(tf.clip_by_value(x, 0.0, 255.0), [None, None, 3])
     return x
 
