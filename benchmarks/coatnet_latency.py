@@ -7,8 +7,9 @@ Both models get the same synthetic timm-layout checkpoint (tests/synth.py recipe
 input; the script checks that their logits agree before timing. Keras runs as a `tf.function`
 forward pass and as an XLA-compiled one (`jit_compile=True`); the best of the two is the Keras
 figure. timm runs eager in `torch.inference_mode()`. TensorFlow and PyTorch get the same thread
-count (intra- and inter-op). Each batch size is timed interleaved (tf, xla, torch, tf, ...) after a
-warm-up; medians. Ratio = Keras best / timm (< 1: Keras faster; target <= 0.9).
+count (intra- and inter-op). Each batch size is timed in blocks, one runtime after the other (its
+warm-up, then its repeats): timed call by call in turns, the runtimes' spinning worker threads took
+the cores from each other. Medians. Ratio = Keras best / timm (< 1: Keras faster; target <= 0.9).
 
 Needs the torch extra (torch, timm). Figures: docs/coatnet.md (one run on a shared 2-core CPU,
 so noisy). Only ratios carry over between machines.
@@ -38,13 +39,14 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     args = p.parse_args(argv)
 
+    import numpy as np
+    import timm    # torch before TensorFlow: importing triton after TF segfaults here (torch 2.14, TF 2.21)
+    import torch
+    from safetensors.numpy import save_file
+
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    import numpy as np
-    import timm
-    import torch
-    from safetensors.numpy import save_file
 
     import synth
     import zoo
@@ -77,8 +79,11 @@ def main(argv=None):
             with torch.inference_mode():
                 ref(xt)
 
-        med = interleaved_medians({"tf": lambda: fwd(xk).numpy(), "xla": lambda: xla(xk).numpy(), "torch": run_torch},
-                                  args.warmup, args.repeats)
+        # in blocks (each runtime's warm-up and repeats together): interleaving single calls lets one
+        # runtime's spinning worker threads steal the cores from the other (timm measured ~10x slower)
+        med = {}
+        for k, fn in {"tf": lambda: fwd(xk).numpy(), "xla": lambda: xla(xk).numpy(), "torch": run_torch}.items():
+            med.update(interleaved_medians({k: fn}, args.warmup, args.repeats))
         best = min(med["tf"], med["xla"])
         print(f"{b:>5}  {med['tf']:>9.1f} ms  {med['xla']:>7.1f} ms  {med['torch']:>7.1f} ms  "
               f"{best / med['torch']:>15.2f}  {diff:.1e}")
