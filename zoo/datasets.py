@@ -243,7 +243,8 @@ def _normalize(x, t: Transform):
     tf = _tf()
     mean = tf.constant(np.asarray(t.mean, np.float32) * 255.0)
     std = tf.constant(np.asarray(t.std, np.float32) * 255.0)
-    return (x - mean) / std
+    # a static H x W (crops slice by tensors): models whose layers need the size at trace time take it
+    return tf.ensure_shape((x - mean) / std, [*t.size, 3])
 
 
 # RandAugment (Cubuk et al. 2020, timm's rand-m9-n2 op set without equalize/sharpness): two ops
