@@ -100,27 +100,48 @@ class GlobalFilter(keras.layers.Layer):
         return ops.transpose(y, (0, 2, 3, 1))
 
     def _filter_dft(self, x, hh, ww):
-        m = {k: ops.convert_to_tensor(v) for k, v in dft_matrices(hh, ww).items()}
+        mats = dft_matrices(hh, ww)
+        # grids of 1 or 2 along an axis have a purely real DFT there (sin(pi*n*k) = 0): those sin
+        # products are left out, not computed as zeros (int8 export refuses all-zero activations)
+        real_w = not np.any(np.abs(mats["sw"]) > 1e-6)
+        real_h = not np.any(np.abs(mats["sh"]) > 1e-6)
+        m = {k: ops.convert_to_tensor(v) for k, v in mats.items()}
         scale = 1.0 / math.sqrt(hh * ww)
+
+        def mm(a, b):   # a @ m[b], None standing for an exact zero
+            return None if a is None else ops.matmul(a, m[b])
+
+        def add(*terms):   # sum of (sign, tensor or None)
+            out = None
+            for sign, t in terms:
+                if t is not None:
+                    t = t if sign > 0 else -t
+                    out = t if out is None else out + t
+            return out
+
+        def tr(t, perm):
+            return None if t is None else ops.transpose(t, perm)
+
         # forward along W: (B, H, C, W) @ (W, Wf)
         t = ops.transpose(x, (0, 1, 3, 2))
         yr = ops.matmul(t, m["cw"])
-        yi = -ops.matmul(t, m["sw"])
+        yi = None if real_w else -ops.matmul(t, m["sw"])
         # forward along H: (B, C, Wf, H) @ (H, H), e^{-i theta}
-        yr, yi = ops.transpose(yr, (0, 2, 3, 1)), ops.transpose(yi, (0, 2, 3, 1))
-        zr = ops.matmul(yr, m["ch"]) + ops.matmul(yi, m["sh"])
-        zi = ops.matmul(yi, m["ch"]) - ops.matmul(yr, m["sh"])
+        yr, yi = tr(yr, (0, 2, 3, 1)), tr(yi, (0, 2, 3, 1))
+        sh = not real_h
+        zr = add((1, mm(yr, "ch")), (1, mm(yi, "sh") if sh else None))
+        zi = add((1, mm(yi, "ch")), (-1, mm(yr, "sh") if sh else None))
         # the filter, laid out (C, Wf, H)
         wgt = ops.transpose(self.complex_weight, (2, 1, 0, 3))
         wr, wi = wgt[..., 0], wgt[..., 1]
-        pr = zr * wr - zi * wi
-        pi = zr * wi + zi * wr
+        pr = add((1, zr * wr), (-1, None if zi is None else zi * wi))
+        pi = add((1, zr * wi), (1, None if zi is None else zi * wr))
         # inverse along H, e^{+i theta}
-        ur = ops.matmul(pr, m["ch"]) - ops.matmul(pi, m["sh"])
-        ui = ops.matmul(pi, m["ch"]) + ops.matmul(pr, m["sh"])
+        ur = add((1, mm(pr, "ch")), (-1, mm(pi, "sh") if sh else None))
+        ui = add((1, mm(pi, "ch")), (1, mm(pr, "sh") if sh else None))
         # inverse real transform along W: (B, C, H, Wf) @ (Wf, W)
-        ur, ui = ops.transpose(ur, (0, 1, 3, 2)), ops.transpose(ui, (0, 1, 3, 2))
-        y = (ops.matmul(ur, m["icw"]) - ops.matmul(ui, m["isw"])) * (scale * scale)
+        ur, ui = tr(ur, (0, 1, 3, 2)), tr(ui, (0, 1, 3, 2))
+        y = add((1, mm(ur, "icw")), (-1, None if real_w else mm(ui, "isw"))) * (scale * scale)
         return ops.transpose(y, (0, 2, 3, 1))
 
     def to_deploy(self):
