@@ -23,22 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def rounded_drift(model, x) -> float:
-    """max |Keras(fp16-rounded params) - Keras| / max |Keras| on x; the parameters are restored."""
-    import numpy as np
-    y = model.predict(x, verbose=0)
-    saved = [w.numpy() for w in model.weights]
-    try:
-        for w, v in zip(model.weights, saved):
-            if v.dtype == np.float32:
-                w.assign(v.astype(np.float16).astype(np.float32))
-        y16 = model.predict(x, verbose=0)
-    finally:
-        for w, v in zip(model.weights, saved):
-            w.assign(v)
-    return float(np.abs(y16 - y).max() / np.abs(y).max())
-
-
 def measure(arch: str, img_size: int, residual_gamma: float) -> dict:
     import keras
 
@@ -46,13 +30,14 @@ def measure(arch: str, img_size: int, residual_gamma: float) -> dict:
     import zoo
     from export import photos, testing
     from export._cfg import serving_cfg
+    from export.verification import fp16_rounding_drift
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     model = testing.data_init(zoo.create(arch, img_size=img_size), residual_gamma=residual_gamma)
     cfg = serving_cfg(model)
     x = photos.normalize(photos.to_pixels(photos.verification_photos(16), cfg), cfg)
-    keras_drift = rounded_drift(model, x)
+    keras_drift = fp16_rounding_drift(model, x)
     with tempfile.TemporaryDirectory() as d:
         path = export.to_tflite(model, Path(d) / "m.tflite", quantize="fp16")
         report = export.verify(model, path, timing=False)

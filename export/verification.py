@@ -6,7 +6,8 @@ fresh process plus keras.layers.TFSMLayer (TF Hub). The inputs are the verificat
 (never used for int8 calibration), preprocessed with the model's own eval transform.
 
 Gates (`tolerance` in the report): fp32 artifacts max |artifact - keras| <= 1e-4 x max |keras
-logits|; fp16 <= 1e-2 x; dynamic-range and int8 TFLite are judged by top-1 agreement with the
+logits|; fp16 <= 1e-2 x, or <= 1.5 x what rounding the model's own parameters to fp16 changes
+(weights that sensitive cannot do better in any fp16 file); dynamic-range and int8 TFLite are judged by top-1 agreement with the
 fp32 Keras model, reported, and gated only when `min_top1` is given. Every artifact must also pass
 its structural checks (signatures, dynamic batch, builtin ops only, quantization scales,
 metadata, MediaPipe agreement, trainability for TF Hub).
@@ -35,6 +36,10 @@ from .deploy import max_rel_diff
 
 FP32_RTOL = 1e-4
 FP16_RTOL = 1e-2
+# An fp16 file cannot be closer to the float32 model than the model itself with its parameters
+# rounded to fp16: past FP16_RTOL the gate is this many times that rounding drift (the file folds
+# BatchNorm before rounding, so it is not exactly 1x; measured 0.7-1.1x, benchmarks/fp16_drift.py).
+FP16_DRIFT_FACTOR = 1.5
 FORMATS = ("saved_model", "tflite", "onnx", "tfhub")
 
 
@@ -154,6 +159,22 @@ def _keras_reference(model, x):
     ref = np.concatenate([fwd(tf.constant(x[i:i + 8])).numpy() for i in range(0, len(x), 8)])
     x1 = tf.constant(x[:1])
     return ref, (lambda: fwd(x1).numpy())
+
+
+def fp16_rounding_drift(model, x) -> float:
+    """max |Keras(float params rounded to fp16) - Keras| / max |Keras| on x: the error fp16 weights
+    cause by themselves. The parameters are restored afterwards."""
+    ref, _ = _keras_reference(model, x)
+    saved = [w.numpy() for w in model.weights]
+    try:
+        for w, v in zip(model.weights, saved):
+            if v.dtype == np.float32:
+                w.assign(v.astype(np.float16).astype(np.float32))
+        rounded, _ = _keras_reference(model, x)
+    finally:
+        for w, v in zip(model.weights, saved):
+            w.assign(v)
+    return float(np.abs(rounded - ref).max() / max(np.abs(ref).max(), 1e-12))
 
 
 def detect_format(path) -> str:
@@ -474,6 +495,11 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
         tol_ok, tol = m["max_rel_diff"] <= FP32_RTOL, f"max |diff| <= {FP32_RTOL:g} x max|logits|"
     elif q == "fp16":
         tol_ok, tol = m["max_rel_diff"] <= FP16_RTOL, f"max |diff| <= {FP16_RTOL:g} x max|logits|"
+        if not tol_ok:   # weights this sensitive to rounding: judge the export, not the weights
+            drift = fp16_rounding_drift(model, x)
+            tol_ok = m["max_rel_diff"] <= FP16_DRIFT_FACTOR * drift
+            tol = (f"max |diff| <= {FP16_RTOL:g} x max|logits|, or <= {FP16_DRIFT_FACTOR:g} x the drift of "
+                   f"the Keras model with fp16-rounded parameters ({drift:.2g})")
     elif min_top1 is not None:
         tol_ok, tol = m["top1_agreement"] >= min_top1, f"top-1 agreement >= {min_top1:g}"
     else:
