@@ -22,7 +22,19 @@ FAMILY_TITLES = {
     "legacy_senet": "Legacy SENet (Cadene port, timm `senet.py`)",
     "ecaresnet": "ECA-ResNet (timm `resnet.py`)",
     "skresnet": "SK-ResNet / SK-ResNeXt (timm `sknet.py`)",
+    "coatnet": "CoAtNet (timm `maxxvit.py`)",
+    "mobilevit": "MobileViT (timm `mobilevit.py`)",
+    "mobilevitv2": "MobileViTv2 (timm `mobilevit.py`)",
+    "gfnet": "GFNet (official raoyongming/GFNet)",
+    "parnet": "ParNet (official imankgoyal/NonDeepNetworks)",
 }
+
+
+def _host(entry) -> str:
+    """Where a file not on the Hub is published: its URL's host, named."""
+    from urllib.parse import urlparse
+    host = urlparse(entry.source.get("url") or "").netloc
+    return {"github.com": "GitHub release", "cloud.tsinghua.edu.cn": "Tsinghua Cloud"}.get(host, host or "upstream")
 
 
 def models_table() -> str:
@@ -45,8 +57,11 @@ def models_table() -> str:
             for e in sorted(tags, key=lambda e: (not e.default, e.tag)):
                 size = e.cfg.get("input_size", spec.default_cfg["input_size"])[0]
                 top1 = e.reported.get("top1")
-                acc = f"{top1:.3f} @ {e.reported.get('at')}" if top1 is not None else "- (not an IN-1k head)"
-                where = f"`{e.hub_repo}`" if e.on_hub else "GitHub `.pth`: `zoo convert`"
+                if top1 is not None:
+                    acc = f"{top1:.3f} @ {e.reported.get('at')}"
+                else:
+                    acc = "- (not an IN-1k head)" if e.cfg.get("num_classes", 1000) != 1000 else "- (none published)"
+                where = f"`{e.hub_repo}`" if e.on_hub else f"{_host(e)} file: `zoo convert`"
                 lines.append(f"| `{e.name}`{' (default)' if e.default else ''} | {size} | {acc} | {where} |")
         lines.append("")
         if bare:

@@ -12,6 +12,11 @@ SMALLEST = {
     "ecaresnet": "ecaresnet26t",
     "legacy_senet": "legacy_seresnet18",
     "skresnet": "skresnet18",
+    "coatnet": "coatnet_pico_rw_224",
+    "gfnet": "gfnet_ti",
+    "mobilevit": "mobilevit_xxs",
+    "mobilevitv2": "mobilevitv2_050",
+    "parnet": "parnet_s",
 }
 IMG_SIZE = 64
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -1,2 +1,2 @@
 """Model families: importing this package registers every architecture."""
-from . import resnet, senet, sknet  # noqa: F401
+from . import coatnet, gfnet, mobilevit, parnet, resnet, senet, sknet  # noqa: F401
