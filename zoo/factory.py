@@ -107,7 +107,11 @@ def create(name: str, pretrained=False, *, num_classes: int | None = None, in_ch
     with deep_graphs():
         parts: ModelParts = spec.builder(num_classes=head_classes, in_chans=in_chans, img_size=(h, w),
                                          drop_rate=drop_rate, drop_path_rate=drop_path_rate, **family_kwargs)
-        model = keras.Model(parts.inputs, parts.outputs, name=spec.name)
+        outputs = parts.outputs
+        if head_classes and keras.backend.standardize_dtype(outputs.dtype) != "float32":
+            # mixed precision: the logits (and so the loss and softmax) stay float32
+            outputs = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(outputs)
+        model = keras.Model(parts.inputs, outputs, name=spec.name)
         if source is not None:
             weights.load_pretrained(model, spec, source, in_chans=in_chans, num_classes=head_classes)
         if features_only:

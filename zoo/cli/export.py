@@ -20,7 +20,7 @@ DEFAULT_DIR = Path("exported")
 
 def add_commands(sub):
     p = sub.add_parser("export", help="export a model to SavedModel, TFLite, ONNX or TF Hub (and verify it)")
-    p.add_argument("name", help="arch, arch.tag or alias")
+    p.add_argument("name", help="arch, arch.tag or alias, or a .keras file of a zoo model (e.g. zoo train's best.keras)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--quantize", default="fp32", choices=QUANTIZE, help="TFLite only (default fp32)")
     p.add_argument("--out", default=None,
@@ -78,6 +78,21 @@ def _check_options(args):
         raise InvalidArgumentError("--report is where --verify writes its JSON: add --verify")
 
 
+def _keras_file(args):
+    """The model of a .keras file NAME (zoo train's best.keras), or None when NAME is a model name."""
+    if not args.name.endswith(".keras"):
+        return None
+    from zoo.errors import InvalidArgumentError
+    if args.weights is not None or args.img_size is not None:
+        raise InvalidArgumentError(f"{args.name} is a saved model: it has its weights and input size "
+                                   f"(drop --weights/--img-size)")
+    from zoo import pretrained_cfg, train
+    model = train.load(args.name)
+    if not (pretrained_cfg(model) or {}).get("arch"):
+        raise InvalidArgumentError(f"{args.name} is not a zoo model (it carries no pretrained_cfg)")
+    return model
+
+
 def _arch(name: str) -> str:
     from zoo import index
     found = index.resolve(name)
@@ -117,7 +132,12 @@ def cmd_export(args):
     images = None
     if args.calibration not in (None, SAMPLE_PHOTOS):
         images = export.photos.images_from_folder(args.calibration, limit=args.calibration_count)
-    arch = _arch(args.name)
+    saved = _keras_file(args)
+    if saved is None:
+        arch = _arch(args.name)
+    else:
+        from zoo import pretrained_cfg
+        arch = pretrained_cfg(saved)["arch"]
     out, artifact, kind = _paths(args, arch)
     check_target(artifact, args.overwrite, kind)
     rpath = _report_path(args, artifact) if args.verify else None
@@ -129,7 +149,7 @@ def cmd_export(args):
     report = None
     with tqdm(total=len(steps), desc="zoo export", unit="step", file=sys.stderr) as bar:
         bar.set_postfix_str(f"building {args.name}")
-        model = create_model(args.name, args.weights, "export", img_size=args.img_size)
+        model = saved if saved is not None else create_model(args.name, args.weights, "export", img_size=args.img_size)
         bar.update()
         kw = {"overwrite": args.overwrite}
         if args.format == "tflite":
