@@ -196,8 +196,13 @@ def read_pytorch_file(path: str | Path, *, ema: bool = False) -> tuple[dict[str,
         raise CheckpointError(
             f"Reading {Path(path).name} needs PyTorch, which is optional: pip install 'attention-zoo[torch]' "
             f"(or convert the file where torch is installed and copy the .safetensors).") from None
+    import argparse
+
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        # training checkpoints (DeiT / GFNet main_*.py) store their argparse.Namespace under 'args':
+        # a plain attribute bag, allowlisted; every other class is still refused
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"Checkpoint {path} does not exist.") from None
     except Exception as e:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ...
