@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -35,6 +36,30 @@ def checkpoint_bytes(name: str = ARCH, seed: int = synth.SEED) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         path = synth.write_checkpoint(name, Path(d) / "model.safetensors", seed)
         return path.read_bytes()
+
+
+def prefill_hf_cache(monkeypatch, tmp_path: Path, hub: FakeHub, repo_id: str, data: bytes,
+                     commit: str = "0123456789abcdef0123456789abcdef01234567") -> str:
+    """A standard Hugging Face cache holding `data` as repo_id's model.safetensors at `commit`,
+    laid out by hand as huggingface_hub writes it (blobs / refs / snapshot symlinks), and the
+    environment of an offline user of it: HF_HUB_OFFLINE=1, HF_ENDPOINT at `hub` (any request
+    would show in its log), a fresh zoo cache. Returns the commit."""
+    for var in ("HF_TOKEN", "HF_HOME", "ZOO_MANIFEST"):
+        monkeypatch.delenv(var, raising=False)
+    sha = hashlib.sha256(data).hexdigest()
+    repo = tmp_path / "hf" / f"models--{repo_id.replace('/', '--')}"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / sha).write_bytes(data)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (snap / "model.safetensors").symlink_to(Path("..", "..", "blobs", sha))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    return commit
 
 
 def test_input(img: int = IMG) -> np.ndarray:

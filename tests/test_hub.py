@@ -16,7 +16,8 @@ import pytest
 
 import synth
 from hubtest import (ARCH, IMG, REPO, SEED_B, TAG, checkpoint_bytes, converted_files, fake_hub,  # noqa: F401
-                     fast_retries, hub_env, hub_source_patch, logits, reference_logits, subprocess_env, use_manifest)
+                     fast_retries, hub_env, hub_source_patch, logits, prefill_hf_cache, reference_logits,
+                     subprocess_env, use_manifest)
 
 import zoo
 from zoo import hub, pretrained
@@ -298,23 +299,8 @@ def test_prefilled_hf_cache_offline_seresnet50_golden_parity(monkeypatch, tmp_pa
     """A standard Hugging Face cache folder, filled by hand as huggingface_hub lays it out, with
     HF_HUB_OFFLINE=1: zoo.create('seresnet50', pretrained=True) loads from it, and the logits match
     the PyTorch reference on the golden input."""
-    for var in ("HF_TOKEN", "HF_HOME", "ZOO_MANIFEST"):
-        monkeypatch.delenv(var, raising=False)
-    data = checkpoint_bytes("seresnet50")
-    sha = hashlib.sha256(data).hexdigest()
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hf" / "models--timm--seresnet50.a1_in1k"
-    (repo / "blobs").mkdir(parents=True)
-    (repo / "blobs" / sha).write_bytes(data)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    snap = repo / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (snap / "model.safetensors").symlink_to(Path("..", "..", "blobs", sha))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)             # any request would show in the log
+    commit = prefill_hf_cache(monkeypatch, tmp_path, fake_hub,
+                              "timm/seresnet50.a1_in1k", checkpoint_bytes("seresnet50"))
 
     model = zoo.create("seresnet50", pretrained=True)
     golden = synth.golden("seresnet50")

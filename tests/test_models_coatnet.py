@@ -7,9 +7,6 @@ timm 1.0.31 float32 logits of the synthetic checkpoint, tests/synth.py recipe).
 """
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
@@ -22,7 +19,7 @@ from zoo.layers.coatnet import CoAtNetAttention, FixedRelPos, RelPosBias, RelPos
 from zoo.models import coatnet
 from zoo.resample import resize_rel_pos_bias_table
 
-from hubtest import checkpoint_bytes, fake_hub  # noqa: F401  (fixture)
+from hubtest import checkpoint_bytes, fake_hub, prefill_hf_cache  # noqa: F401  (fixture)
 
 GOLDEN = "coatnet_0_rw_224"
 SMALL = "coatnet_pico_rw_224"
@@ -203,23 +200,8 @@ def test_torch_max_pool_matches_its_definition():
 def test_hub_name_resolves_and_loads_from_a_prefilled_cache_offline(monkeypatch, tmp_path, fake_hub):
     """zoo.create('coatnet_0', pretrained=True): the alias resolves to timm/coatnet_0_rw_224.sw_in1k,
     which loads offline from a Hugging Face cache filled by hand, with golden parity."""
-    for var in ("HF_TOKEN", "HF_HOME", "ZOO_MANIFEST"):
-        monkeypatch.delenv(var, raising=False)
-    data = checkpoint_bytes(GOLDEN)
-    sha = hashlib.sha256(data).hexdigest()
-    commit = "89abcdef0123456789abcdef0123456789abcdef"
-    repo = tmp_path / "hf" / "models--timm--coatnet_0_rw_224.sw_in1k"
-    (repo / "blobs").mkdir(parents=True)
-    (repo / "blobs" / sha).write_bytes(data)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    snap = repo / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (snap / "model.safetensors").symlink_to(Path("..", "..", "blobs", sha))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)             # any request would show in the log
+    commit = prefill_hf_cache(monkeypatch, tmp_path, fake_hub,
+                              "timm/coatnet_0_rw_224.sw_in1k", checkpoint_bytes(GOLDEN))
     model = zoo.create("coatnet_0", pretrained=True)
     assert fake_hub.requests == []
     g = synth.golden(GOLDEN)
@@ -317,6 +299,7 @@ def test_live_attention_layer_rmlp(tm):
     """zoo.layers.CoAtNetAttention(rel_pos='mlp') against timm's Attention2d + RelPosMlp."""
     torch, _ = tm
     from functools import partial
+
     from timm.layers.pos_embed_rel import RelPosMlp as TRelPosMlp
     from timm.models import maxxvit
     m = maxxvit.Attention2d(16, 24, dim_head=8, expand_first=False,

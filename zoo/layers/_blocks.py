@@ -1,5 +1,6 @@
-"""The pieces the attention layers and the model families share, one copy each: timm's `Mlp`
-and the scaled-dot-product attention core (`attention`, with `split_qkv` for fused projections).
+"""The pieces the attention layers and the model families share, one copy each: timm's `Mlp`,
+`LayerScale` and the scaled-dot-product attention core (`attention`, with `split_qkv` for fused
+projections).
 """
 from __future__ import annotations
 
@@ -68,6 +69,31 @@ class Mlp(keras.layers.Layer):
         d1, d2 = self.drop_rates
         return {**super().get_config(), "hidden_features": self.hidden_features, "out_features": self.out_features,
                 "act": self.act_name, "bias": self.bias, "drop": d1 if d1 == d2 else [d1, d2]}
+
+
+@register
+class LayerScale(keras.layers.Layer):
+    """`x * gamma` over the last axis: timm's `LayerScale`, its `LayerScale2d` on NHWC (CoAtNet's
+    ConvNeXt blocks) and GFNet's `BlockLayerScale.gamma`. Weight `gamma` (dim,)."""
+
+    def __init__(self, dim, init_values=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.init_values = int(dim), float(init_values)
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.dim:
+            raise ValueError(f"{self.name}: expects {self.dim} channels on the last axis, got {input_shape}")
+        self.gamma = self.add_weight(name="gamma", shape=(self.dim,),
+                                     initializer=keras.initializers.Constant(self.init_values))
+
+    def call(self, x):
+        return x * ops.cast(self.gamma, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "init_values": self.init_values}
 
 
 def attention(q, k, v, *, scale, bias=None, mask=None, dropout=None, training=None):

@@ -1,6 +1,6 @@
 """CoAtNet's relative attention (timm 1.0.31 `maxxvit.Attention2d` with `RelPosBias` or `RelPosMlp`),
-and the two small modules of timm's CoAtNet blocks that own weights or need PyTorch padding
-(`LayerScale2d`, `TorchMaxPool2d`)."""
+and `TorchMaxPool2d` (PyTorch's padded max pool of timm's CoAtNet downsampling; the ConvNeXt
+blocks' `LayerScale2d` is `zoo.layers._blocks.LayerScale`)."""
 from __future__ import annotations
 
 import keras
@@ -136,29 +136,6 @@ class FixedRelPos(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "window_size": list(self.window_size), "num_heads": self.num_heads}
-
-
-@register
-class LayerScale2d(keras.layers.Layer):
-    """timm `LayerScale2d` on NHWC: `x * gamma` per channel. Weight `gamma` (timm's name)."""
-
-    def __init__(self, dim, init_values=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.dim, self.init_values = int(dim), float(init_values)
-
-    def build(self, input_shape):
-        check_input(self, input_shape, rank=4, channels=self.dim)
-        self.gamma = self.add_weight(name="gamma", shape=(self.dim,),
-                                     initializer=keras.initializers.Constant(self.init_values))
-
-    def call(self, x):
-        return x * ops.cast(self.gamma, x.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "init_values": self.init_values}
 
 
 @register

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field, replace
 import keras
 
 from ..errors import InvalidArgumentError
+from ..layers._blocks import LayerScale, Mlp
 from ..layers._util import make_divisible
-from ..layers.coatnet import CoAtNetAttention, LayerNorm2d, LayerScale2d, RelPosBias, TorchMaxPool2d
+from ..layers.coatnet import CoAtNetAttention, LayerNorm2d, RelPosBias, TorchMaxPool2d
 from ..layers.drop_path import DropPath
 from ..layers.se import SEAttention
-from ..layers._blocks import Mlp
 from ..registry import Variant, register_family
 from ._common import Feature, ModelParts, act, conv2d, drop_path_rates, image_input
 
@@ -192,7 +192,7 @@ def _convnext(x, in_chs, out_chs, stride, cfg: ConvCfg, drop_path, name):
     x = _norm(x, cfg.norm, cfg.norm_eps, f"{name}.norm")
     x = Mlp(int(cfg.expand_ratio * out_chs), bias=cfg.output_bias, act=cfg.act, name=f"{name}.mlp")(x)
     if cfg.init_values:
-        x = LayerScale2d(out_chs, cfg.init_values, name=f"{name}.ls")(x)
+        x = LayerScale(out_chs, cfg.init_values, name=f"{name}.ls")(x)
     return _residual(x, shortcut, drop_path, name)
 
 
@@ -211,14 +211,14 @@ def _transformer(x, dim, dim_out, stride, cfg: TransformerCfg, drop_path, name):
                          bias=cfg.attn_bias, expand_first=cfg.expand_first, head_first=cfg.head_first,
                          rel_pos=cfg.rel_pos_type, rel_pos_dim=cfg.rel_pos_dim, name=f"{name}.attn")(y)
     if cfg.init_values:
-        y = LayerScale2d(dim_out, cfg.init_values, name=f"{name}.ls1")(y)
+        y = LayerScale(dim_out, cfg.init_values, name=f"{name}.ls1")(y)
     if drop_path:
         y = DropPath(drop_path, name=f"{name}.drop_path1")(y)
     x = keras.layers.Add(name=f"{name}.add1")([shortcut, y])
     y = _norm(x, cfg.norm, cfg.norm_eps, f"{name}.norm2")
     y = Mlp(int(dim_out * cfg.expand_ratio), act="gelu", name=f"{name}.mlp")(y)
     if cfg.init_values:
-        y = LayerScale2d(dim_out, cfg.init_values, name=f"{name}.ls2")(y)
+        y = LayerScale(dim_out, cfg.init_values, name=f"{name}.ls2")(y)
     if drop_path:
         y = DropPath(drop_path, name=f"{name}.drop_path2")(y)
     return keras.layers.Add(name=f"{name}.add2")([x, y])

@@ -34,7 +34,7 @@ import numpy as np
 from keras import ops
 
 from ..errors import InvalidArgumentError
-from ..layers._blocks import Mlp
+from ..layers._blocks import LayerScale, Mlp
 from ..layers.base import register
 from ..layers.drop_path import DropPath
 from ..layers.gfnet import GlobalFilter
@@ -84,28 +84,6 @@ class PosEmbed(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "grid": list(self.grid), "dim": self.dim}
-
-
-@register
-class LayerScale(keras.layers.Layer):
-    """`gamma * x` over the last axis: BlockLayerScale's `gamma` (dim,), under the block's name."""
-
-    def __init__(self, dim, init_values=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.dim, self.init_values = int(dim), float(init_values)
-
-    def build(self, input_shape):
-        self.gamma = self.add_weight(name="gamma", shape=(self.dim,),
-                                     initializer=keras.initializers.Constant(self.init_values))
-
-    def call(self, x):
-        return x * ops.cast(self.gamma, x.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "init_values": self.init_values}
 
 
 def _layer_norm(x, name):
