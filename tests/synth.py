@@ -19,7 +19,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 _SMALL_TABLES = ("complex_weight", "relative_position", "pos_embed", "rel_pos", "cls_token")
 
 
-def synth_tensor(key: str, shape, seed: int = SEED) -> np.ndarray:
+def synth_tensor(key: str, shape, seed: int = SEED, layout: str = "torch") -> np.ndarray:
+    """layout: where the fan-in axes are, "torch" (O, I, kh, kw) / (O, I) or "keras" (kh, kw, I, O)."""
     shape = tuple(int(s) for s in shape)
     n = int(np.prod(shape)) if shape else 1
     u = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))]).random(n, dtype=np.float64)
@@ -33,7 +34,7 @@ def synth_tensor(key: str, shape, seed: int = SEED) -> np.ndarray:
     elif any(t in key for t in _SMALL_TABLES):
         x = 0.04 * (u - 0.5) * np.sqrt(3)
     else:
-        a = np.sqrt(3.0 / int(np.prod(shape[1:])))
+        a = np.sqrt(3.0 / int(np.prod(shape[1:] if layout == "torch" else shape[:-1])))
         x = a * (2 * u - 1)
     return x.astype(np.float32).reshape(shape)
 

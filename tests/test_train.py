@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import zlib
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+import synth
 import zoo
 from zoo import checkpoint, convert
 from zoo import train as training
@@ -30,26 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_checkpoint(arch: str, path: Path, img_size: int = IMG) -> Path:
-    """A zoo Keras-layout weights file of `arch` (1000 classes) whose every float tensor is drawn
-    from (crc32 of its checkpoint key): BN statistics random too, kernels std 1/sqrt(fan_in)."""
+    """A zoo Keras-layout weights file of `arch` (1000 classes) whose every float tensor is
+    tests/synth.py's draw for its checkpoint key (BN statistics random too)."""
     keras.utils.set_random_seed(0)
     model = zoo.create(arch, img_size=img_size)
     for key, slot in convert.weight_slots(model).items():
         v = slot.variable
         if "seed_generator" in v.path or np.dtype(v.dtype).kind != "f":
             continue
-        shape = tuple(v.shape)
-        u = np.random.default_rng([7, zlib.crc32(key.encode())]).random(shape)
-        leaf = key.rsplit(".", 1)[-1]
-        if leaf == "running_var":
-            x = 0.5 + u
-        elif leaf in ("running_mean", "bias"):
-            x = 0.2 * (u - 0.5)
-        elif len(shape) <= 1:
-            x = 1.0 + 0.2 * (u - 0.5)
-        else:
-            x = np.sqrt(3.0 / int(np.prod(shape[:-1]))) * (2 * u - 1)
-        v.assign(x.astype(np.float32))
+        x = synth.synth_tensor(key, v.shape, seed=7, layout="keras")
+        v.assign(x)
     return checkpoint.save_keras_safetensors(model, path)
 
 
