@@ -89,8 +89,7 @@ def alias_note(name: str) -> str | None:
     idx = _usable()
     if idx is None or "alias_notes" not in idx:
         return None
-    from .registry import alias_note_in   # the registry module itself imports no model code
-    return alias_note_in(name, idx["aliases"], idx["alias_notes"])
+    return names.alias_note_in(name, idx["aliases"], idx["alias_notes"])
 
 
 def weights_fields(arch: str, tag: str | None, default_cfg: dict) -> dict:

@@ -29,3 +29,15 @@ def match(names, pattern: str | list[str]) -> list[str]:
     """The names matching a glob or any of several, case-insensitive, sorted."""
     patterns = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
     return [n for n in sorted(names) if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def alias_note_in(name: str, alias_map: dict[str, str], notes: dict[str, str]) -> str | None:
+    """Why alias `name` (or `alias.tag`) points where it does, from the given tables: the registry's
+    `alias_note` and zoo.index (from its file) answer with this one rule."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    alias = key if key in alias_map else key.partition(".")[0]
+    if alias not in alias_map or alias not in notes:
+        return None
+    return f"alias of {alias_map[alias]}: {notes[alias]}"

@@ -12,7 +12,7 @@ from typing import Callable
 
 from . import manifest
 from .errors import UnknownModelError
-from .names import match, merged_cfg, split_name
+from .names import alias_note_in, match, merged_cfg, split_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -154,17 +154,6 @@ def alias_notes() -> dict[str, str]:
 def alias_note(name: str) -> str | None:
     """The note of the alias `name` (or `alias.tag`) is, in any case; None for other names."""
     return alias_note_in(name, aliases(), alias_notes())
-
-
-def alias_note_in(name: str, alias_map: dict[str, str], notes: dict[str, str]) -> str | None:
-    """`alias_note` over given tables (zoo.index answers from its file with the same rule)."""
-    if not isinstance(name, str):
-        return None
-    key = name.strip().lower()
-    alias = key if key in alias_map else key.partition(".")[0]
-    if alias not in alias_map or alias not in notes:
-        return None
-    return f"alias of {alias_map[alias]}: {notes[alias]}"
 
 
 def _all_names() -> list[str]:
