@@ -23,7 +23,11 @@ from tests.test_datasets import make_image_folder
 # the end-to-end fine-tune: arch -> input size, the smallest arch of each family
 # (tests/export_helpers.SMALLEST); ZOO_TRAIN_ARCHS="arch:size,..." runs others instead
 E2E_ARCHS = {"seresnet18": 32}
+# -m slow: the smallest model of each newer family (each passed once, 1.5-2.5 min apiece;
+# mobilevitv2_050 is left out: its loss stays flat over these 2 epochs at lr 3e-3)
+E2E_SLOW = {"coatnet_pico_rw_224": 64, "mobilevit_xxs": 64, "gfnet_ti": 64, "parnet_s": 64}
 if os.environ.get("ZOO_TRAIN_ARCHS"):
+    E2E_SLOW = {}
     E2E_ARCHS = {a: int(s) for a, s in (item.split(":") for item in os.environ["ZOO_TRAIN_ARCHS"].split(","))}
 IMG = 32
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,10 +188,10 @@ class _StopAt(keras.callbacks.Callback):
 RUN = dict(epochs=2, batch_size=6, lr=3e-3, val_fraction=0.2, seed=0, jit_compile=False, verbose=0)
 
 
-@pytest.fixture(scope="module", params=list(E2E_ARCHS))
+@pytest.fixture(scope="module", params=[*E2E_ARCHS, *(pytest.param(a, marks=pytest.mark.slow) for a in E2E_SLOW)])
 def finetuned(request, photos, tmp_path_factory):
     arch = request.param
-    size = E2E_ARCHS[arch]
+    size = {**E2E_ARCHS, **E2E_SLOW}[arch]
     root = tmp_path_factory.mktemp(f"run_{arch}")
     ckpt = synthetic_checkpoint(arch, root / "synthetic.safetensors", size)
     x = zoo.data.image_folder(photos, arch, split="val", img_size=size, batch_size=6)
