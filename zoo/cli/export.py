@@ -79,18 +79,20 @@ def _check_options(args):
 
 
 def _keras_file(args):
-    """The model of a .keras file NAME (zoo train's best.keras), or None when NAME is a model name."""
+    """(model, arch) of a .keras file NAME (zoo train's best.keras), or (None, None) when NAME is a
+    model name."""
     if not args.name.endswith(".keras"):
-        return None
+        return None, None
     from zoo.errors import InvalidArgumentError
     if args.weights is not None or args.img_size is not None:
         raise InvalidArgumentError(f"{args.name} is a saved model: it has its weights and input size "
                                    f"(drop --weights/--img-size)")
     from zoo import pretrained_cfg, train
     model = train.load(args.name)
-    if not (pretrained_cfg(model) or {}).get("arch"):
+    arch = (pretrained_cfg(model) or {}).get("arch")
+    if not arch:
         raise InvalidArgumentError(f"{args.name} is not a zoo model (it carries no pretrained_cfg)")
-    return model
+    return model, arch
 
 
 def _arch(name: str) -> str:
@@ -132,12 +134,9 @@ def cmd_export(args):
     images = None
     if args.calibration not in (None, SAMPLE_PHOTOS):
         images = export.photos.images_from_folder(args.calibration, limit=args.calibration_count)
-    saved = _keras_file(args)
+    saved, arch = _keras_file(args)
     if saved is None:
         arch = _arch(args.name)
-    else:
-        from zoo import pretrained_cfg
-        arch = pretrained_cfg(saved)["arch"]
     out, artifact, kind = _paths(args, arch)
     check_target(artifact, args.overwrite, kind)
     rpath = _report_path(args, artifact) if args.verify else None

@@ -383,8 +383,6 @@ MODEL_CFGS = {
 # weights take their tags' cfgs from weights_manifest.json.
 _CFG = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), crop_pct=0.95, interpolation="bicubic")
 _PAPER = "https://arxiv.org/abs/2106.04803"
-_NO_WEIGHTS = ("paper config: Google released no CoAtNet weights and timm publishes none for this config; "
-               "timm's trained CoAtNets are the '_rw' models")
 
 ARCHS = {
     # arch: (model_cfgs key, default cfg); the first (with Hub weights) is hubconf's `coatnet` default
