@@ -33,7 +33,7 @@ from .tflite import to_tflite  # noqa: E402
 from .verification import VerifyReport, verify  # noqa: E402
 
 FORMATS = ("saved_model", "tflite", "onnx", "tfhub")
-QUANTIZE = ("fp32", "fp16", "dynamic", "int8")
+from .tflite import INT8_MIXED_FLOAT_OPS, QUANTIZE  # noqa: E402
 
 
 def to_format(model, path, format: str, **kwargs):
@@ -46,4 +46,4 @@ def to_format(model, path, format: str, **kwargs):
 
 __all__ = ["to_saved_model", "to_tflite", "to_onnx", "to_tfhub", "to_format", "verify", "VerifyReport",
            "calibration_data", "deploy_model", "photos", "serving_cfg", "ServingCfg", "ExportError", "FORMATS",
-           "QUANTIZE"]
+           "QUANTIZE", "INT8_MIXED_FLOAT_OPS"]

@@ -124,6 +124,35 @@ def images_from_folder(path, limit: int | None = None) -> list[np.ndarray]:
     return out
 
 
+def labelled_folder(path, limit: int | None = None) -> tuple[list[np.ndarray], list[int], list[str]]:
+    """(images, labels, class names) of a folder with one subfolder of images per class (the
+    layout `zoo train` takes): classes are the sorted subfolder names, images sorted by name
+    within each; at most `limit` images per class. Unreadable files are an error naming them."""
+    from PIL import Image
+
+    root = Path(path)
+    if not root.is_dir():
+        raise InvalidArgumentError(f"labelled data {root} is not a folder: give a folder with one subfolder of "
+                                   f"images per class")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise InvalidArgumentError(f"labelled data {root} has no class subfolders (one folder of images per class)")
+    images, labels = [], []
+    for ci, c in enumerate(classes):
+        files = sorted(f for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES
+                       and not f.name.startswith("."))
+        if not files:
+            raise InvalidArgumentError(f"class folder {root / c} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        for f in files[:limit]:
+            try:
+                with Image.open(f) as im:
+                    images.append(np.asarray(im.convert("RGB")))
+            except OSError as e:
+                raise InvalidArgumentError(f"cannot read image {f}: {e}") from None
+            labels.append(ci)
+    return images, labels, classes
+
+
 def to_pixels(images, cfg) -> np.ndarray:
     """Images of any size -> (N, H, W, 3) uint8: the eval transform's resize and center crop
     (timm's, via zoo.data) at the model's input size, before normalization."""

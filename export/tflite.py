@@ -1,4 +1,4 @@
-"""TFLite: builtin ops only, batch 1, fp32 / fp16 / dynamic range / full int8, with metadata.
+"""TFLite: builtin ops only, batch 1, fp32 / fp16 / dynamic range / full int8 / int8-mixed, with metadata.
 
 Choices (see docs/export.md and the export notes):
 - Converted from a SavedModel whose signature has a static [1, H, W, C] input (Keras' own export
@@ -17,12 +17,16 @@ Choices (see docs/export.md and the export notes):
   (raw pixels). Calibration data are the caller's preprocessed float images
   (`representative_data`), turned back into pixels; one extra copy of the first image carries a
   0 and a 255 pixel so the calibrated input range is exactly 0..255.
+- int8-mixed: int8 as above, except the ops in INT8_MIXED_FLOAT_OPS (and any `float_nodes`), which
+  stay float32: calibrate, then MLIR's quantizer with denylisted ops/nodes, as the quantization
+  debugger does (docs/int8.md measures it on trained networks).
 - After conversion: no Flex / custom ops, no near-zero quantization scales (XNNPACK refuses them),
   and the file must load with LiteRT's default delegates.
 - Layers with a deploy form (`to_deploy()`) are swapped in first, and the swap is proven exact.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from pathlib import Path
@@ -37,7 +41,12 @@ from ._cfg import ServingCfg, serving_cfg
 from ._io import check_target, file_in_folder, staged
 from .deploy import deploy_model
 
-QUANTIZE = ("fp32", "fp16", "dynamic", "int8")
+QUANTIZE = ("fp32", "fp16", "dynamic", "int8", "int8-mixed")
+# int8-mixed: full integer except these TFLite builtin ops, which stay float32 (between
+# DEQUANTIZE/QUANTIZE): the attention core (BATCH_MATMUL, SOFTMAX), LayerNorm's decomposition
+# (MEAN, SQUARED_DIFFERENCE, RSQRT) and the smooth activations (GELU, LOGISTIC: SiLU/sigmoid
+# gates, TANH), where int8's uniform grid loses the most on trained hybrids. docs/int8.md.
+INT8_MIXED_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "GELU", "LOGISTIC", "TANH")
 INT8_IO = ("uint8", "int8")
 PIXELS_INPUT, IMAGE_INPUT = "pixels", "image"   # the signature's input name tells the input contract
 NEAR_ZERO_SCALE = 1e-6   # activation scales below this: degenerate calibration range (XNNPACK refuses)
@@ -135,7 +144,7 @@ def _as_samples(data, cfg: ServingCfg) -> list[np.ndarray]:
     """representative_data -> list of (1, H, W, C) float32 samples, checked."""
     if data is None:
         raise ExportError(
-            "quantize='int8' needs representative_data: ~100-500 preprocessed images (NHWC float32, "
+            "quantize='int8' (and 'int8-mixed') needs representative_data: ~100-500 preprocessed images (NHWC float32, "
             "what the model takes) from the deployment domain, e.g. "
             "export.calibration_data(model, images=export.photos.images_from_folder(DIR)); "
             "CLI: --calibration DIR, or --calibration sample-photos for the built-in set (a few "
@@ -170,12 +179,12 @@ def _flex_ops(message: str) -> list[str]:
     return sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)' op is neither a custom op nor a flex op", message)))
 
 
-def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str = "uint8",
-            pixel_input: bool = True, progress: bool = False) -> bytes:
-    """The TFLite flatbuffer of `model` (already in deploy form)."""
+@contextlib.contextmanager
+def _serving_saved_model(model, cfg: ServingCfg, pixel_input: bool):
+    """A temporary SavedModel of `model` with a static [1, H, W, C] `serving_default` signature
+    (pixels normalized inside when pixel_input); yields its folder."""
     tf = _tf()
     h, w, c = cfg.input_size
-    pixel_input = pixel_input or quantize == "int8"
     features = (pretrained_cfg(model) or {}).get("num_classes") == 0
     out_key = "features" if features else "logits"
     if pixel_input:
@@ -193,49 +202,96 @@ def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str
     concrete = serve.get_concrete_function()
     from .saved_model import track_variables
     track_variables(root, model, [concrete])
-
     with tempfile.TemporaryDirectory() as d:
         tf.saved_model.save(root, d, signatures={"serving_default": concrete})
-        conv = tf.lite.TFLiteConverter.from_saved_model(d)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize == "fp16":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.target_spec.supported_types = [tf.float16]
-        elif quantize == "dynamic":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantize == "int8":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            io = {"uint8": tf.uint8, "int8": tf.int8}[int8_io]
-            conv.inference_input_type = io
-            conv.inference_output_type = io
-            from .photos import denormalize
-            pixels = [np.clip(denormalize(s, cfg), 0.0, 255.0) for s in samples]
-            edge = pixels[0].copy()
-            edge[0, 0, 0, :], edge[0, 0, min(1, w - 1), :] = 0.0, 255.0  # calibrated input range: 0..255
-            pixels.append(edge)
+        yield d
 
-            def representative():
-                it = pixels
-                if progress:
-                    from tqdm import tqdm
-                    it = tqdm(pixels, desc="int8 calibration", unit="img", leave=False)
-                for p in it:
-                    yield [p.astype(np.float32)]
-            conv.representative_dataset = representative
-        try:
+
+def _calibration_pixels(samples, cfg: ServingCfg) -> list[np.ndarray]:
+    """Preprocessed samples back to float pixels, plus one copy of the first with a 0 and a 255
+    pixel so the calibrated input range is exactly 0..255."""
+    from .photos import denormalize
+    w = cfg.input_size[1]
+    pixels = [np.clip(denormalize(s, cfg), 0.0, 255.0) for s in samples]
+    edge = pixels[0].copy()
+    edge[0, 0, 0, :], edge[0, 0, min(1, w - 1), :] = 0.0, 255.0
+    pixels.append(edge)
+    return pixels
+
+
+@contextlib.contextmanager
+def int8_converter(model, cfg: ServingCfg, samples, *, int8_io: str = "uint8", progress: bool = False):
+    """A TFLiteConverter set up for full-integer quantization of `model` (deploy form, pixel
+    input) calibrated on `samples`; yields (converter, calibration pixels). What quantize="int8"
+    converts, and what the quantization debugger (export.int8_accuracy.layer_errors) inspects."""
+    tf = _tf()
+    pixels = _calibration_pixels(samples, cfg)
+    with _serving_saved_model(model, cfg, True) as d:
+        conv = tf.lite.TFLiteConverter.from_saved_model(d)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io = {"uint8": tf.uint8, "int8": tf.int8}[int8_io]
+        conv.inference_input_type = io
+        conv.inference_output_type = io
+
+        def representative():
+            it = pixels
+            if progress:
+                from tqdm import tqdm
+                it = tqdm(pixels, desc="int8 calibration", unit="img", leave=False)
+            for p in it:
+                yield [p.astype(np.float32)]
+        conv.representative_dataset = representative
+        yield conv, pixels
+
+
+def _mixed_quantize(conv, int8_io: str, float_ops, float_nodes) -> bytes:
+    """Calibrate with `conv`, then quantize with MLIR's quantizer keeping the ops in `float_ops`
+    (TFLite builtin names) and the tensors in `float_nodes` (output tensor names) in float32:
+    what the quantization debugger's denylists do (QuantizationDebugger.get_nondebug_quantized_model)."""
+    tf = _tf()
+    from tensorflow.lite.python.convert import mlir_quantize
+    conv._experimental_calibrate_only = True   # noqa: SLF001 - the debugger's own route
+    calibrated = conv.convert()
+    io = {"uint8": tf.uint8, "int8": tf.int8}[int8_io]
+    return mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io, output_data_type=io,
+                         denylisted_ops=list(float_ops) or None, denylisted_nodes=list(float_nodes) or None)
+
+
+def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str = "uint8",
+            pixel_input: bool = True, progress: bool = False, float_ops=None, float_nodes=()) -> bytes:
+    """The TFLite flatbuffer of `model` (already in deploy form)."""
+    tf = _tf()
+    integer = quantize in ("int8", "int8-mixed")
+    pixel_input = pixel_input or integer
+    try:
+        with contextlib.ExitStack() as stack:
+            if integer:
+                conv, _ = stack.enter_context(int8_converter(model, cfg, samples, int8_io=int8_io, progress=progress))
+            else:
+                d = stack.enter_context(_serving_saved_model(model, cfg, pixel_input))
+                conv = tf.lite.TFLiteConverter.from_saved_model(d)
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+                if quantize == "fp16":
+                    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+                    conv.target_spec.supported_types = [tf.float16]
+                elif quantize == "dynamic":
+                    conv.optimizations = [tf.lite.Optimize.DEFAULT]
             with quiet_stderr():   # the converter's "fully_quantize: 0, inference_type: 6, ..." lines
+                if quantize == "int8-mixed":
+                    return _mixed_quantize(conv, int8_io, INT8_MIXED_FLOAT_OPS if float_ops is None else float_ops,
+                                           float_nodes)
                 return conv.convert()
-        except Exception as e:  # noqa: BLE001 - converter errors become one actionable error
-            msg = str(e)
-            flex = _flex_ops(msg)
-            if flex or "ERROR_NEEDS_FLEX_OPS" in msg or "Select TensorFlow op" in msg:
-                raise ExportError(
-                    f"{cfg.name} needs TensorFlow ops that are not TFLite builtins: {', '.join(flex) or msg[:300]}. "
-                    f"Flex (SELECT_TF_OPS) models cannot run in LiteRT's Python runtime or be int8-calibrated; "
-                    f"give the layer a builtin-only deploy form (to_deploy()) or replace the op.") from None
-            raise ExportError(f"TFLite conversion of {cfg.name} ({quantize}) failed: {type(e).__name__}: "
-                              f"{msg.strip().splitlines()[0] if msg.strip() else ''}") from e
+    except Exception as e:  # noqa: BLE001 - converter errors become one actionable error
+        msg = str(e)
+        flex = _flex_ops(msg)
+        if flex or "ERROR_NEEDS_FLEX_OPS" in msg or "Select TensorFlow op" in msg:
+            raise ExportError(
+                f"{cfg.name} needs TensorFlow ops that are not TFLite builtins: {', '.join(flex) or msg[:300]}. "
+                f"Flex (SELECT_TF_OPS) models cannot run in LiteRT's Python runtime or be int8-calibrated; "
+                f"give the layer a builtin-only deploy form (to_deploy()) or replace the op.") from None
+        raise ExportError(f"TFLite conversion of {cfg.name} ({quantize}) failed: {type(e).__name__}: "
+                          f"{msg.strip().splitlines()[0] if msg.strip() else ''}") from e
 
 
 def check_converted(model_bytes: bytes, cfg: ServingCfg, quantize: str, int8_io: str) -> dict:
@@ -247,7 +303,7 @@ def check_converted(model_bytes: bytes, cfg: ServingCfg, quantize: str, int8_io:
     inp = info["inputs"][0]
     if inp["shape"][:1] != [1]:
         raise ExportError(f"internal error: TFLite input batch is {inp['shape']}, expected 1")
-    if quantize == "int8":
+    if quantize in ("int8", "int8-mixed"):
         want_zp = 0 if int8_io == "uint8" else -128
         if inp["type"] != int8_io.upper() or not (inp["scales"].size == 1 and abs(inp["scales"][0] - 1.0) < 1e-6
                                                   and int(inp["zero_points"][0]) == want_zp):
@@ -289,14 +345,24 @@ def load_interpreter(path_or_bytes, default_delegates: bool = True, num_threads:
 def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, int8_io: str = "uint8",
               pixel_input: bool = True, metadata="auto", overwrite: bool = False, mean=None, std=None,
               labels=None, crop_pct=None,
-              interpolation=None, check_inputs=None, progress: bool = False) -> Path:
+              interpolation=None, check_inputs=None, progress: bool = False, float_ops=None,
+              float_nodes=()) -> Path:
     """Write `model` as a TFLite flatbuffer at `path` (batch 1, builtin ops only); returns the path.
 
     path: the file, or an existing folder to write `<name>_<quantize>.tflite` into.
     overwrite: replace an existing TFLite file at that path (never another kind of file).
 
     quantize: "fp32" | "fp16" (fp16 weights) | "dynamic" (int8 weights, float activations) |
-        "int8" (full integer; needs representative_data).
+        "int8" (full integer; needs representative_data) | "int8-mixed" (full integer, uint8/int8
+        I/O like int8, except `float_ops` and `float_nodes`, which stay float32 between
+        DEQUANTIZE/QUANTIZE; needs representative_data). The default op set kept in float is
+        INT8_MIXED_FLOAT_OPS: BATCH_MATMUL, SOFTMAX (the attention core), MEAN,
+        SQUARED_DIFFERENCE, RSQRT (LayerNorm's decomposition; MEAN is also global pooling), GELU,
+        LOGISTIC (sigmoid / SiLU gates), TANH. docs/int8.md measures what it recovers.
+    float_ops / float_nodes: int8-mixed only: TFLite builtin op names (e.g. "SOFTMAX") and output
+        tensor names (the names tf.lite.experimental.QuantizationDebugger and
+        export.int8_accuracy.layer_errors report) to keep in float32; float_ops=None is
+        INT8_MIXED_FLOAT_OPS, () none (then only float_nodes).
     representative_data: for int8, an array or iterable of preprocessed NHWC float32 images (what
         the model takes), e.g. export.calibration_data(model, images=...). Use real images from the
         deployment domain; 100-500 are typical.
@@ -322,10 +388,19 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
     if want_md and features:
         raise InvalidArgumentError("TFLite classifier metadata needs a classifier; this model outputs features "
                                    "(num_classes=0): pass metadata=False")
-    if not pixel_input and quantize == "int8":
+    integer = quantize in ("int8", "int8-mixed")
+    if not pixel_input and integer:
         raise InvalidArgumentError("int8 artifacts take pixels (pixel_input=True): their input is uint8/int8")
+    if quantize != "int8-mixed" and (float_ops is not None or tuple(float_nodes or ())):
+        raise InvalidArgumentError(f"float_ops / float_nodes apply to quantize='int8-mixed' only (got {quantize!r})")
+    if float_ops is not None:
+        float_ops = [float_ops] if isinstance(float_ops, str) else list(float_ops)
+        bad = [o for o in float_ops if not isinstance(o, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", o)]
+        if bad:
+            raise InvalidArgumentError(f"float_ops must be TFLite builtin op names such as 'SOFTMAX'; got {bad}")
+    float_nodes = [float_nodes] if isinstance(float_nodes, str) else list(float_nodes or ())
     samples = None
-    if quantize == "int8":
+    if integer:
         cfg.require_normalization("int8 with pixel input")
         samples = _as_samples(representative_data, cfg)
     elif pixel_input:
@@ -343,7 +418,7 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
         check_inputs = default_check_inputs(cfg)
     dmodel, _swapped, _ = deploy_model(model, check_inputs)
     buf = convert(dmodel, cfg, quantize, samples=samples, int8_io=int8_io, pixel_input=pixel_input,
-                  progress=progress)
+                  progress=progress, float_ops=float_ops, float_nodes=float_nodes)
     check_converted(buf, cfg, quantize, int8_io)
     if want_md:
         from .metadata import add_classifier_metadata

@@ -3,12 +3,15 @@
 Runtimes: tf.saved_model (SavedModel), ai-edge-litert with its default delegates and MediaPipe
 Tasks ImageClassifier (TFLite), onnxruntime (ONNX), tensorflow_hub's KerasLayer under tf_keras in a
 fresh process plus keras.layers.TFSMLayer (TF Hub). The inputs are the verification photos
-(never used for int8 calibration), preprocessed with the model's own eval transform.
+(never used for int8 calibration), preprocessed with the model's own eval transform, or, with
+`data=`, labelled images (a class-folder directory): the report then adds the artifact's and
+the Keras model's top-1 accuracy on them (`max_accuracy_drop=` gates the difference).
 
 Gates (`tolerance` in the report): fp32 artifacts max |artifact - keras| <= 1e-4 x max |keras
 logits|; fp16 <= 1e-2 x, or <= 1.5 x what rounding the model's own parameters to fp16 changes
 (weights that sensitive cannot do better in any fp16 file); dynamic-range and int8 TFLite are judged by top-1 agreement with the
-fp32 Keras model, reported, and gated only when `min_top1` is given. Every artifact must also pass
+fp32 Keras model, reported, and gated only when `min_top1` is given (int8-mixed files are
+int8 files with float islands and are judged the same way). Every artifact must also pass
 its structural checks (signatures, dynamic batch, builtin ops only, quantization scales,
 metadata, MediaPipe agreement, trainability for TF Hub).
 """
@@ -69,6 +72,9 @@ class VerifyReport:
     passed: bool
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    accuracy: float | None = None        # with data=: top-1 accuracy of the artifact on the labelled images
+    keras_accuracy: float | None = None  # ... and of the Keras model, on the same images
+    data: str | None = None              # with data=: where the labelled images came from
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +108,11 @@ class VerifyReport:
             ("max |diff| / max|logits|", f"{self.max_rel_diff:.3g}"),
             ("top-1 agreement", f"{self.top1_agreement:.3f}"),
             ("top-5 agreement", f"{self.top5_agreement:.3f}"),
+        ]
+        if self.accuracy is not None:
+            rows += [("accuracy (labelled)", f"{self.accuracy:.4f} (Keras {self.keras_accuracy:.4f}, "
+                                             f"{self.n_images} images of {self.data})")]
+        rows += [
             ("size", f"{self.size_bytes / 1e6:.2f} MB"),
             ("latency (batch 1)", f"{self.latency_ms:.2f} ms ({ratio})" if self.latency_ms else "-"),
             ("tolerance", self.tolerance),
@@ -463,9 +474,42 @@ def _run_tfhub(path, cfg: ServingCfg, x, pixels, raw_images):
 _RUNNERS = {"saved_model": _run_saved_model, "tflite": _run_tflite, "onnx": _run_onnx, "tfhub": _run_tfhub}
 
 
+def _labelled(data, limit):
+    """(raw images, labels, class names or None, description) of verify's data= argument."""
+    if isinstance(data, (str, os.PathLike)):
+        imgs, labs, names = photos.labelled_folder(data, limit=limit)
+        return imgs, np.asarray(labs), names, str(data)
+    if isinstance(data, tuple) and len(data) in (2, 3):
+        imgs, labs = list(data[0]), np.asarray(data[1])
+        names = list(data[2]) if len(data) == 3 else None
+        if len(imgs) != len(labs) or not len(imgs) or labs.ndim != 1 or not np.issubdtype(labs.dtype, np.integer):
+            raise InvalidArgumentError(f"data=(images, labels): {len(imgs)} images and labels of shape {labs.shape} "
+                                       f"{labs.dtype}; give as many int labels as images")
+        return imgs, labs, names, f"{len(imgs)} labelled images"
+    raise InvalidArgumentError(f"data must be a folder of class subfolders or (images, labels[, class_names]); "
+                               f"got {type(data).__name__}")
+
+
+def _label_map(names, cfg: ServingCfg, n_out: int, notes: list) -> np.ndarray | None:
+    """Output index of each data class: by name through the model's labels, else (as many
+    classes as outputs) in order."""
+    if names is None:
+        return None
+    if cfg.labels and all(n in cfg.labels for n in names):
+        return np.asarray([list(cfg.labels).index(n) for n in names])
+    if len(names) == n_out:
+        notes.append(f"the model's labels do not name the data's classes: class i of the data is output i "
+                     f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})")
+        return np.arange(n_out)
+    raise InvalidArgumentError(
+        f"the labelled data has {len(names)} classes ({', '.join(names[:6])}) and the model {n_out} outputs whose "
+        f"labels do not name them: give data with the model's classes (zoo train's class folders)")
+
+
 def verify(model, artifact_path, *, format: str | None = None, images=None, n_images: int = 16,
            min_top1: float | None = None, mediapipe: bool = True, timing: bool = True,
-           mean=None, std=None, labels=None, crop_pct=None, interpolation=None) -> VerifyReport:
+           mean=None, std=None, labels=None, crop_pct=None, interpolation=None, data=None, data_limit=None,
+           max_accuracy_drop: float | None = None) -> VerifyReport:
     """Run the artifact at `artifact_path` in its runtime and compare it with `model` (Keras).
 
     images: raw HxWx3 uint8 images (default: `n_images` views of the verification photos, which
@@ -473,6 +517,14 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
     mean/std/labels/crop_pct/interpolation: override model.pretrained_cfg, as for the exports.
     min_top1: gate for dynamic-range / int8 TFLite (top-1 agreement with Keras); None reports it
         without gating. mediapipe: also run TFLite files with metadata in MediaPipe ImageClassifier.
+    data: labelled images: a folder with one subfolder per class (zoo train's layout; at most
+        `data_limit` per class), or (images, labels[, class_names]). The artifact then runs on
+        these images instead of the verification photos (every comparison and check is made on
+        them) and the report adds `accuracy` (the artifact's top-1 accuracy) and `keras_accuracy`
+        (the Keras model's, same images). Classes map to outputs by name through the model's
+        labels (zoo train writes them), else in order when the counts match.
+    max_accuracy_drop: with data, also gate on accuracy >= keras_accuracy - max_accuracy_drop
+        (e.g. 0.01 for one point); None reports accuracy without gating it.
     Returns a VerifyReport (`.passed`, `.table()`, `.to_json(path)`).
     """
     p = Path(artifact_path)
@@ -483,7 +535,16 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
         raise InvalidArgumentError(f"unsupported format {fmt!r}; choose from {list(FORMATS)}")
     cfg = serving_cfg(model, mean=mean, std=std, labels=labels, crop_pct=crop_pct, interpolation=interpolation)
     cfg.require_normalization("verify (it feeds real photos)")
-    raw = list(images) if images is not None else photos.verification_photos(n_images)
+    if data is not None and images is not None:
+        raise InvalidArgumentError("pass images= (unlabelled) or data= (labelled), not both")
+    if max_accuracy_drop is not None and (data is None or not isinstance(max_accuracy_drop, (int, float))
+                                          or max_accuracy_drop < 0):
+        raise InvalidArgumentError("max_accuracy_drop gates the accuracy on data=: give data= and a number >= 0")
+    y = names = where = None
+    if data is not None:
+        raw, y, names, where = _labelled(data, data_limit)
+    else:
+        raw = list(images) if images is not None else photos.verification_photos(n_images)
     pixels = photos.to_pixels(raw, cfg)
     x = photos.normalize(pixels, cfg)
     ref, keras_one = _keras_reference(model, x)
@@ -493,6 +554,16 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
     if fmt == "tflite":
         q = q or "fp32"
     m = _compare(ref, out)
+    acc = {}
+    if y is not None:
+        if ref.ndim != 2:
+            raise InvalidArgumentError("data= measures classification accuracy: this model outputs features")
+        to_out = _label_map(names, cfg, ref.shape[1], notes)
+        want = to_out[y] if to_out is not None else y
+        if want.min() < 0 or want.max() >= ref.shape[1]:
+            raise InvalidArgumentError(f"labels must be in 0..{ref.shape[1] - 1} (the model's outputs)")
+        acc = {"accuracy": float(np.mean(np.argmax(out, 1) == want)),
+               "keras_accuracy": float(np.mean(np.argmax(ref, 1) == want)), "data": where}
     if fmt != "tflite" or q == "fp32":
         tol_ok, tol = m["max_rel_diff"] <= FP32_RTOL, f"max |diff| <= {FP32_RTOL:g} x max|logits|"
     elif q == "fp16":
@@ -506,6 +577,10 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
         tol_ok, tol = m["top1_agreement"] >= min_top1, f"top-1 agreement >= {min_top1:g}"
     else:
         tol_ok, tol = True, "top-1 agreement reported, not gated (pass min_top1 to gate)"
+    if max_accuracy_drop is not None:
+        acc_ok = acc["accuracy"] >= acc["keras_accuracy"] - max_accuracy_drop - 1e-12
+        tol_ok = tol_ok and acc_ok
+        tol += f"; accuracy >= Keras accuracy - {max_accuracy_drop:g}"
     lat = klat = None
     if timing:
         lat = median_ms(one)
@@ -513,4 +588,4 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
     return VerifyReport(format=fmt, artifact=str(p), runtime=runtime, quantize=q if fmt == "tflite" else None,
                         n_images=len(x), size_bytes=size_of(p), latency_ms=lat, keras_latency_ms=klat,
                         tolerance=tol, passed=bool(tol_ok and all(c.passed for c in checks)),
-                        checks=checks, notes=notes, **m)
+                        checks=checks, notes=notes, **m, **acc)
