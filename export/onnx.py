@@ -168,7 +168,9 @@ def _rename_value(graph, old: str, new: str):
             v.name = new
 
 
-def ort_session(path_or_bytes, threads: int | None = None):
+def ort_session(path_or_bytes, threads: int | None = None, spinning: bool = True):
+    """An onnxruntime CPU session; spinning=False stops its idle threads from busy-waiting (what a
+    benchmark timing it in turns with other runtimes needs: their spinning steals the cores)."""
     try:
         import onnxruntime as ort
     except ImportError as e:
@@ -176,6 +178,9 @@ def ort_session(path_or_bytes, threads: int | None = None):
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     src = str(path_or_bytes) if isinstance(path_or_bytes, (str, Path)) else bytes(path_or_bytes)
     try:
         return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])

@@ -9,8 +9,37 @@ not a trained model: its predictions mean nothing, only their agreement across r
 """
 from __future__ import annotations
 
+import zlib
+
 import keras
 import numpy as np
+
+SEED = 20261124
+_SMALL_TABLES = ("complex_weight", "relative_position", "pos_embed", "rel_pos", "cls_token")
+
+
+def synth_tensor(key: str, shape, seed: int = SEED, layout: str = "torch") -> np.ndarray:
+    """A synthetic checkpoint tensor (the recipe of the reference checkpoints' README): random
+    values seeded by (seed, crc32(key)), shaped by what the tensor is: BN variances in [0.5, 1.5),
+    means and biases in [-0.1, 0.1), 1-D weights in [0.9, 1.1), position tables small, other
+    weights uniform with std 1/sqrt(fan_in).
+    layout: where the fan-in axes are, "torch" (O, I, kh, kw) / (O, I) or "keras" (kh, kw, I, O)."""
+    shape = tuple(int(s) for s in shape)
+    n = int(np.prod(shape)) if shape else 1
+    u = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))]).random(n, dtype=np.float64)
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        x = 0.5 + u
+    elif leaf in ("running_mean", "bias"):
+        x = 0.2 * (u - 0.5)
+    elif len(shape) <= 1:
+        x = 1.0 + 0.2 * (u - 0.5)
+    elif any(t in key for t in _SMALL_TABLES):
+        x = 0.04 * (u - 0.5) * np.sqrt(3)
+    else:
+        a = np.sqrt(3.0 / int(np.prod(shape[1:] if layout == "torch" else shape[:-1])))
+        x = a * (2 * u - 1)
+    return x.astype(np.float32).reshape(shape)
 
 
 def residual_branch_norms(model: keras.Model) -> list:

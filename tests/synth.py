@@ -9,34 +9,13 @@ in them shows up in the logits.
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-SEED = 20261124
+from export.testing import SEED, synth_tensor  # noqa: F401 - the recipe lives with the package
+
 FIXTURES = Path(__file__).parent / "fixtures"
-_SMALL_TABLES = ("complex_weight", "relative_position", "pos_embed", "rel_pos", "cls_token")
-
-
-def synth_tensor(key: str, shape, seed: int = SEED, layout: str = "torch") -> np.ndarray:
-    """layout: where the fan-in axes are, "torch" (O, I, kh, kw) / (O, I) or "keras" (kh, kw, I, O)."""
-    shape = tuple(int(s) for s in shape)
-    n = int(np.prod(shape)) if shape else 1
-    u = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))]).random(n, dtype=np.float64)
-    leaf = key.rsplit(".", 1)[-1]
-    if leaf == "running_var":
-        x = 0.5 + u
-    elif leaf in ("running_mean", "bias"):
-        x = 0.2 * (u - 0.5)
-    elif len(shape) <= 1:
-        x = 1.0 + 0.2 * (u - 0.5)
-    elif any(t in key for t in _SMALL_TABLES):
-        x = 0.04 * (u - 0.5) * np.sqrt(3)
-    else:
-        a = np.sqrt(3.0 / int(np.prod(shape[1:] if layout == "torch" else shape[:-1])))
-        x = a * (2 * u - 1)
-    return x.astype(np.float32).reshape(shape)
 
 
 def synth_input(shape, seed: int = SEED) -> np.ndarray:

@@ -71,17 +71,18 @@ class _Records(logging.Handler):
 
 
 def test_bench_is_quiet(capfd):
-    from export.bench import bench
+    from export.bench import bench_model
     m = tiny_model()
     m.pretrained_cfg = {"mean": MEAN, "std": STD, "num_classes": 10, "labels": [f"c{i}" for i in range(10)]}
     rec = _Records()
     logging.getLogger("tensorflow").removeFilter(_quiet._FILTER)   # bench must install what it needs
     logging.getLogger("tensorflow").addHandler(rec)
     try:
-        rows = bench(m, ("saved_model", "onnx", "tflite:fp32"), batches=(1,), warmup=1, repeats=1, progress=False)
+        rows = bench_model("tiny", model=m, targets=("keras:function", "saved_model", "onnx", "tflite:fp32"),
+                           batches=(1,), warmup=1, repeats=1, progress=False)["rows"]
     finally:
         logging.getLogger("tensorflow").removeHandler(rec)
-    assert {r["target"] for r in rows} == {"keras", "saved_model", "onnx", "tflite:fp32"}
+    assert {r["target"] for r in rows} == {"keras:function", "saved_model", "onnx", "tflite:fp32"}
     assert not [s for s in rec.messages if "Issue encountered" in s], rec.messages
     assert "XNNPACK delegate" not in capfd.readouterr().err
     assert np.isfinite([r["ms"] for r in rows]).all()

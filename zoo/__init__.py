@@ -36,6 +36,7 @@ _LAZY = {
     "train": ("train", None),
     "freeze": ("train", "freeze"),
     "unfreeze": ("train", "unfreeze"),
+    "inference_model": ("inference", "inference_model"),
 }
 
 __all__ = [*_LAZY, "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError",

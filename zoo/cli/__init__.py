@@ -17,7 +17,7 @@ import signal
 import sys
 
 # modules with subcommands, in help order
-COMMAND_MODULES = ["zoo.cli.models", "zoo.cli.hub", "zoo.cli.export", "zoo.cli.train"]
+COMMAND_MODULES = ["zoo.cli.models", "zoo.cli.hub", "zoo.cli.export", "zoo.cli.bench", "zoo.cli.train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

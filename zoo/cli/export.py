@@ -1,4 +1,4 @@
-"""`zoo export` (write an artifact, optionally verify it) and `zoo bench` (latency vs Keras).
+"""`zoo export`: write an artifact, optionally verify it.
 
 Every option is checked, and the output paths too, before the model is built. `--out`: for the
 single-file formats a file, or a folder to write `<arch>[_<quantize>].<ext>` into; for
@@ -45,16 +45,6 @@ def add_commands(sub):
     p.add_argument("--min-top1", type=float, default=None,
                    help="--verify gate for dynamic/int8 TFLite: minimum top-1 agreement with Keras")
     p.set_defaults(run=cmd_export, cli_wording=True)
-
-    p = sub.add_parser("bench", help="latency of the Keras model vs each exported artifact (ratios, same run)")
-    p.add_argument("name", help="arch, arch.tag or alias")
-    p.add_argument("--targets", nargs="+", default=None,
-                   help="saved_model onnx tflite:fp32 tflite:fp16 tflite:dynamic tflite:int8 (default: all)")
-    p.add_argument("--img-size", type=int, default=None)
-    add_weights_argument(p)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--json", action="store_true", help="print JSON rows")
-    p.set_defaults(run=cmd_bench, cli_wording=True)
 
 
 def _check_options(args):
@@ -172,13 +162,3 @@ def cmd_export(args):
     print(report.table())
     print(f"report: {report.save(rpath, overwrite=args.overwrite)}")
     return 0 if report.passed else 1
-
-
-def cmd_bench(args):
-    import json
-
-    from export.bench import DEFAULT_TARGETS, bench, format_rows
-    model = create_model(args.name, args.weights, "bench", img_size=args.img_size, data_init=True)
-    rows = bench(model, tuple(args.targets or DEFAULT_TARGETS), repeats=args.repeats)
-    print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
-    return 0

@@ -1,0 +1,163 @@
+"""The zoo's benchmark table and chart (docs/benchmarks.md, .json, .png), one command:
+
+    .venv/bin/python benchmarks/bench.py --write-docs          # ~30 min on 2 cores; run it on an idle machine
+    .venv/bin/python benchmarks/bench.py seresnet50 --batches 1 8   # any models, printed (as `zoo bench`)
+
+The full set: the models issue 16 names (seresnet50, seresnext50_32x4d, coatnet_0_rw_224,
+mobilevitv2_050, mobilevit_xxs) and the two families timm does not have (gfnet_xs, parnet_s) with
+every target at batch 1, 8 and 32 (`export.bench`: Keras eager / tf.function / XLA / fused
+inference form, SavedModel, TFLite fp32 / fp16 / int8 with XNNPACK, ONNX Runtime, and the PyTorch
+model on the same synthetic weights), then more variants of each family with published accuracy
+at batch 1 (Keras fused inference form only) for the chart: the source's reported ImageNet top-1
+against the measured Keras batch-1 latency. Same threads for every runtime (--threads, default 2).
+With the torch extra installed the PyTorch rows come from timm 1.0.31 (or, for GFNet and ParNet,
+the official definitions re-implemented in zoo/torch_ref); without it they are left out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FULL = ("seresnet50", "seresnext50_32x4d", "coatnet_0_rw_224", "mobilevitv2_050", "mobilevit_xxs",
+        "gfnet_xs", "parnet_s")
+CHART_ONLY = ("seresnext26d_32x4d", "ecaresnet26t", "ecaresnet50d", "legacy_seresnet18", "legacy_seresnet50",
+              "skresnet18", "skresnet34", "coatnet_nano_rw_224", "coatnet_rmlp_nano_rw_224", "mobilevit_xs",
+              "mobilevit_s", "mobilevitv2_075", "mobilevitv2_100", "gfnet_ti", "gfnet_h_ti")
+CHART_TARGETS = ("keras:fused",)
+DOCS = ROOT / "docs"
+
+
+def targets_met(report: dict) -> list[tuple[str, float | None, str]]:
+    """Each of issue 16's must-show ratios that the report can answer: (line, ratio, verdict)."""
+    from export.bench import best_keras, row
+    out = []
+    by = {m["name"]: m for m in report["models"]}
+
+    def add(what, value, target, smaller=True):
+        if value is None:
+            out.append((what, None, "not measured"))
+            return
+        ok = value <= target if smaller else value >= target
+        margin = target / value if smaller else value / target
+        out.append((what, value, f"{'met' if ok else 'MISSED'} ({margin:.2f}x of the target {target:g})"))
+
+    for name in ("seresnet50", "seresnext50_32x4d", "coatnet_0_rw_224", "mobilevitv2_050", "mobilevit_xxs"):
+        m = by.get(name)
+        for b in (1, 8):
+            k, t = (best_keras(m, b), row(m, "torch", b)) if m else (None, None)
+            add(f"{name} Keras (best compiled: {k['target'] if k else '-'}) / torch, batch {b}",
+                k["ms"] / t["ms"] if k and t else None, 0.8)
+    for m in report["models"]:
+        t1 = row(m, "torch", 1)
+        lite = row(m, "tflite:fp32", 1)
+        i8 = row(m, "tflite:int8", 1)
+        if t1 and lite:
+            add(f"{m['name']} TFLite fp32 / torch, batch 1", lite["ms"] / t1["ms"], 0.6)
+        if t1 and i8:
+            cnn = m["family"] in ("seresnet", "ecaresnet", "legacy_senet", "skresnet", "parnet")
+            add(f"{m['name']} int8 speed-up over torch, batch 1", t1["ms"] / i8["ms"], 4.0 if cnn else 2.5,
+                smaller=False)
+        if lite and i8:
+            add(f"{m['name']} int8 size reduction vs fp32", lite["size_mb"] / i8["size_mb"], 3.5, smaller=False)
+    ref = by.get("seresnet50")
+    for name in ("gfnet_xs", "parnet_s"):
+        m = by.get(name)
+        for t in ("keras:fused", "saved_model", "tflite:fp32", "tflite:int8", "onnx"):
+            a, b = (row(m, t, 1), row(ref, t, 1)) if m and ref else (None, None)
+            add(f"{name} GFLOP/s / seresnet50's, {t}, batch 1", a["gflops"] / b["gflops"] if a and b else None,
+                1.0, smaller=False)
+    return out
+
+
+def chart(report: dict, path: Path) -> Path:
+    """Reported top-1 vs measured Keras batch-1 latency, one line per family."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from export.bench import row
+    fams = {}
+    for m in report["models"]:
+        r = row(m, "keras:fused", 1)
+        top1 = (m.get("reported") or {}).get("top1")
+        if r and top1:
+            fams.setdefault(m["family"], []).append((r["ms"], top1, m["name"]))
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    for fam, pts in sorted(fams.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=fam)
+        for ms, top1, name in pts:
+            ax.annotate(name, (ms, top1), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    mach = report["machine"]
+    ax.set_xscale("log")
+    ax.set_xlabel(f"Keras batch-1 latency, ms (fused inference form, tf.function; {mach['threads']} threads, "
+                  f"{mach['cpu']})")
+    ax.set_ylabel("ImageNet top-1, % (as the weights' source reports it)")
+    ax.set_title(f"attention-zoo: reported accuracy vs measured latency ({report['date']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_docs(report: dict, folder: Path = DOCS, command: str = "") -> list[Path]:
+    from export.bench import markdown
+    folder.mkdir(parents=True, exist_ok=True)
+    js = folder / "benchmarks.json"
+    js.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    png = chart(report, folder / "benchmarks.png")
+    lines = ["# Benchmarks", "",
+             f"Generated by `{command or '.venv/bin/python benchmarks/bench.py --write-docs'}` on {report['date']}; "
+             "do not edit by hand (the figures: benchmarks.json). Only ratios between rows of one run carry over to "
+             "another machine. Weights: one synthetic checkpoint per model in the PyTorch reference's layout, "
+             "loaded into both sides (latency does not depend on the values); input: the verification photos with "
+             "the model's own preprocessing.", "",
+             "![reported top-1 vs measured latency](benchmarks.png)", "",
+             "## Issue 16's targets", "", "| check | measured | verdict |", "|---|---|---|"]
+    for what, value, verdict in targets_met(report):
+        lines.append(f"| {what} | {'-' if value is None else format(value, '.2f')} | {verdict} |")
+    lines += ["", "## Every model", "", markdown(report), ""]
+    md = folder / "benchmarks.md"
+    md.write_text("\n".join(lines))
+    return [md, js, png]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", help="models (default with --write-docs: the full set)")
+    p.add_argument("--write-docs", action="store_true", help="run the full set and write docs/benchmarks.*")
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--out", type=Path, default=DOCS, help="--write-docs folder (default docs/)")
+    args = p.parse_args(argv)
+    try:
+        import timm  # noqa: F401 - before TensorFlow (the other order segfaults in triton)
+    except ImportError:
+        pass
+    from export.bench import DEFAULT_TARGETS, bench_models, markdown
+    names = list(args.names) or (list(FULL) if args.write_docs else ["seresnet50"])
+    kw = dict(warmup=args.warmup, repeats=args.repeats, threads=args.threads)
+    report = bench_models(names, targets=DEFAULT_TARGETS, batches=tuple(args.batches), **kw)
+    if args.write_docs and not args.names:   # the chart's other variants: batch 1, Keras only
+        report["models"] += bench_models(CHART_ONLY, targets=CHART_TARGETS, batches=(1,), **kw)["models"]
+    if args.write_docs:
+        for f in write_docs(report, args.out, "python " + " ".join(["benchmarks/bench.py", *sys.argv[1:]])):
+            print(f"wrote {f}")
+    else:
+        print(markdown(report))
+    for what, value, verdict in targets_met(report):
+        print(f"{what}: {'-' if value is None else format(value, '.2f')} {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
