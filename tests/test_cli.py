@@ -40,6 +40,31 @@ def test_predict_with_local_weights(capsys, checkpoints, tmp_path):
     assert probs == sorted(probs, reverse=True) and 0 < probs[0] <= 1
 
 
+def test_predict_in_batches_gives_what_the_model_gives(capsys, checkpoints, tmp_path):
+    """Several batches (the last one padded) through the fused inference form: the same top-3 and
+    probabilities as the model called directly, for every image, in order."""
+    from PIL import Image
+
+    import zoo
+    rng = np.random.default_rng(1)
+    imgs = []
+    for i in range(5):
+        imgs.append(str(tmp_path / f"img{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (70 + 9 * i, 90, 3), dtype=np.uint8)).save(imgs[-1])
+    ckpt = str(checkpoints("legacy_seresnet18"))
+    rc, out, _ = run(capsys, "predict", "legacy_seresnet18", *imgs, "--weights", ckpt, "--top", "3", "--json",
+                     "--batch-size", "2")
+    assert rc == 0
+    got = json.loads(out)
+    model = zoo.create("legacy_seresnet18", pretrained=ckpt)
+    want = zoo.decode_predictions(model.predict(zoo.preprocess(imgs, "legacy_seresnet18"), verbose=0), top=3)
+    assert [r["image"] for r in got] == imgs
+    for g, w in zip(got, want):
+        assert [t["wnid"] for t in g["top"]] == [x[0] for x in w]
+        np.testing.assert_allclose([t["prob"] for t in g["top"]], [x[2] for x in w], rtol=1e-4, atol=1e-6)
+    assert run(capsys, "predict", "legacy_seresnet18", imgs[0], "--batch-size", "0")[0] == 1
+
+
 def test_errors_are_one_line(capsys):
     rc, out, err = run(capsys, "info", "seresnet5O")
     assert rc == 1 and "Traceback" not in err and "Did you mean" in err and err.count("\n") == 1

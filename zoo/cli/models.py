@@ -28,6 +28,7 @@ def add_commands(sub):
     add_weights_argument(p)
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.set_defaults(run=cmd_predict, cli_wording=True)
 
 
@@ -114,11 +115,14 @@ def _note(name: str, info: dict) -> str | None:
 
 def cmd_predict(args):
     import zoo
+    from zoo.errors import InvalidArgumentError
 
+    if args.batch_size < 1 or args.top < 1:
+        raise InvalidArgumentError("--batch-size and --top must be >= 1")
     model = create_model(args.name, args.weights, "predict")
-    batch = zoo.preprocess(args.images, args.name)
-    logits = model.predict(batch, verbose=0)
-    results = zoo.decode_predictions(logits, top=args.top)
+    results = []
+    for logits in _predict_batches(model, args.images, args.name, args.batch_size):
+        results += zoo.decode_predictions(logits, top=args.top)
     if args.json:
         print(json.dumps([{"image": img, "top": [{"wnid": w, "label": lab, "prob": p} for w, lab, p in r]}
                           for img, r in zip(args.images, results)], indent=2))
@@ -128,3 +132,27 @@ def cmd_predict(args):
         for w, lab, p in r:
             print(f"  {p:7.2%}  {lab} ({w})")
     return 0
+
+
+def _predict_batches(model, images, name, batch_size):
+    """Logits of `images`, `batch_size` at a time: each chunk read and preprocessed when its turn
+    comes (memory stays one batch), through one compiled forward pass of the inference form
+    (zoo.inference_model; every chunk padded to the batch shape, so it is traced once)."""
+    import numpy as np
+    import tensorflow as tf
+
+    import zoo
+    n = len(images)
+    if n > batch_size:   # folding costs one clone and check: worth it when it runs more than once
+        model = zoo.inference_model(model)
+    fwd = tf.function(lambda t: model(t, training=False))
+    chunks = range(0, n, batch_size)
+    if n > batch_size:
+        from tqdm import tqdm
+        chunks = tqdm(chunks, desc="predict", unit="batch", leave=False)
+    for i in chunks:
+        x = zoo.preprocess(images[i:i + batch_size], name)
+        k = len(x)
+        if n > batch_size and k < batch_size:
+            x = np.concatenate([x, np.zeros((batch_size - k, *x.shape[1:]), x.dtype)])
+        yield fwd(tf.constant(x)).numpy()[:k]
