@@ -11,7 +11,8 @@ as one fused kernel; batch norm otherwise costs two extra passes over every acti
 with 2 threads this makes seresnet50 ~10% faster at batch 1 and ~20% at batch 8 under
 `tf.function` (`benchmarks/bench.py`). The copy is proven to give the original's outputs (inference
 mode, within 1e-5 of their scale) before it is returned. It is for inference only: its batch norms
-are gone, so it cannot be fine-tuned; `zoo predict` and `zoo bench` use it.
+are gone, so it cannot be fine-tuned; `zoo predict`, `zoo bench` and the TF Serving SavedModel
+(`export.to_saved_model`) use it.
 """
 from __future__ import annotations
 
@@ -79,12 +80,18 @@ def _folded_conv(conv, bn):
     return new
 
 
+def is_functional(model) -> bool:
+    """Whether `model` is a functional keras.Model (a graph of layers: what can be rewritten)."""
+    from keras.src.models.functional import Functional
+    return isinstance(model, Functional)
+
+
 def inference_model(model: keras.Model, *, check: bool = True) -> keras.Model:
     """`model`'s inference form (see the module docstring); the model itself when nothing fuses.
 
     check: prove the copy equal to `model` on a seeded random batch (one forward pass of each).
     """
-    if not isinstance(model, keras.Model) or not hasattr(model, "_inbound_nodes") or not model.inputs:
+    if not is_functional(model):
         raise ZooError(f"inference_model takes a functional keras.Model (zoo.create's); got {type(model).__name__}")
     pairs = _conv_bn_pairs(model)
     folded_bns = {id(bn) for _, bn in pairs.values()}
