@@ -148,7 +148,15 @@ def machine_info(threads: int) -> dict:
     return {"cpu": cpu.get("model name", platform.processor() or platform.machine()), "cores": os.cpu_count(),
             "threads": threads, "mhz": mhz or None, "flop_per_cycle": per_cycle, "flop_per_cycle_basis": why,
             "peak_gflops": peak, "sgemm_gflops": measure_sgemm(threads), "python": platform.python_version(),
-            "versions": _versions()}
+            "versions": _versions(), "load_before": _load()}
+
+
+def _load() -> float | None:
+    """The 1-minute load average: above the thread count, other work shared the cores."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _versions() -> dict:
@@ -369,8 +377,10 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                 repeats: int = 10, threads: int = 2, img_size=None, model=None, progress: bool = True,
                 peak_gflops: float | None = None) -> dict:
     """Benchmark one model (see the module docstring). `model`: use this Keras model (no torch
-    peer unless its weights came from one) instead of building `name`. Larger batches get
-    proportionally fewer calls (at least 3). Returns {name, arch, family, ..., rows: [...]}."""
+    peer unless its weights came from one) instead of building `name`. A batch of B gets
+    repeats / sqrt(B) calls (at least 3). The PyTorch peer's logits are compared with the Keras
+    model's first (`peer_max_rel_diff`: the same weights, the same function). Returns
+    {name, arch, family, img_size, gflop, params, reported, peer, rows: [...]}."""
     import zoo
     bad = [t for t in targets if t not in ALL_TARGETS]
     if bad:
@@ -388,6 +398,14 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
         info = {"arch": name, "family": "-", "reported": None}
     gflop = model_gflops(model)
     inputs = _Inputs(model, max(batches))
+    parity = None
+    if torch_model is not None:
+        import torch
+
+        from .deploy import max_rel_diff
+        with torch.inference_mode():
+            ref = torch_model(torch.from_numpy(np.ascontiguousarray(inputs.x[:2].transpose(0, 3, 1, 2)))).numpy()
+        parity = max_rel_diff(ref, model(inputs.x[:2], training=False).numpy())
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tgts = build_targets(model, list(targets), Path(d), threads=threads, torch_model=torch_model,
@@ -426,7 +444,7 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                 r["pct_peak"] = 100 * r["gflops"] / peak_gflops
     return {"name": name, "arch": info["arch"], "family": info["family"], "img_size": int(inputs.x.shape[1]),
             "gflop": gflop, "params": int(sum(int(np.prod(w.shape)) for w in model.weights if w.trainable)),
-            "reported": info.get("reported"), "peer": peer_note, "rows": rows}
+            "reported": info.get("reported"), "peer": peer_note, "peer_max_rel_diff": parity, "rows": rows}
 
 
 def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, warmup: int = 2, repeats: int = 10,
@@ -441,6 +459,7 @@ def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, war
     for name in names:
         models.append(bench_model(name, targets=targets, batches=batches, warmup=warmup, repeats=repeats,
                                   threads=threads, img_size=img_size, progress=progress, peak_gflops=peak))
+    machine["load_after"] = _load()
     return {"machine": machine, "settings": {"batches": list(batches), "warmup": warmup, "repeats_batch1": repeats,
                                              "threads": threads},
             "date": time.strftime("%Y-%m-%d"), "models": models}
@@ -474,7 +493,9 @@ def markdown(report: dict) -> str:
     peak = f"{m['peak_gflops']:.0f}" if m.get("peak_gflops") else "unknown"
     lines = [f"Machine: {m['cpu']}, {m['threads']} threads of {m['cores']} cores at {m['mhz'] or '?'} MHz; fp32 peak "
              f"{peak} GFLOP/s ({m['flop_per_cycle']} FLOP/cycle/core: {m['flop_per_cycle_basis']}); a 2048x2048 "
-             f"float32 TensorFlow matmul reaches {m['sgemm_gflops']:.0f} GFLOP/s. "
+             f"float32 TensorFlow matmul reaches {m['sgemm_gflops']:.0f} GFLOP/s; load average "
+             f"{m.get('load_before')} before, {m.get('load_after')} after (above {m['threads']}: other work shared "
+             f"the cores, and PyTorch suffers most from that). "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
              "",
              f"Each row: median of interleaved calls (batch 1: {s['repeats_batch1']} calls, fewer for larger batches) "
@@ -483,7 +504,9 @@ def markdown(report: dict) -> str:
     for mr in report["models"]:
         lines += ["", f"### {mr['name']} ({mr['family']}, {mr['img_size']} px, {mr['gflop']:.2f} GFLOP/image, "
                       f"{mr['params'] / 1e6:.1f} M params)", "",
-                  f"PyTorch peer: {mr['peer'] or '-'}.", ""]
+                  f"PyTorch peer: {mr['peer'] or '-'}"
+                  + (f" (its logits vs Keras: max |diff| {mr['peer_max_rel_diff']:.1g} x max|logits|)."
+                     if mr.get("peer_max_rel_diff") is not None else "."), ""]
         batches = sorted({r["batch"] for r in mr["rows"] if r.get("batch")})
         head = ["target"] + [f"b{b} ms" for b in batches] + [f"b{b} vs torch" for b in batches if b <= 8] + \
             [f"b{batches[-1]} img/s", "b1 GFLOP/s (% peak)", "peak MB (b1)", "size MB"]
