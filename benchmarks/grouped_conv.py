@@ -3,36 +3,38 @@
     .venv/bin/python benchmarks/grouped_conv.py                      # seresnext50_32x4d at 224 + one layer
     .venv/bin/python benchmarks/grouped_conv.py --repeats 30 --batches 1 8
 
-Every grouped conv of the same weights in two forms, both called through `tf.function`
+Every grouped conv of the same weights in three forms, all called through `tf.function`
 (jit_compile off, the default), built with `export.deploy.swap_layers`:
 - native: `keras.layers.Conv2D(groups=g)`, which Keras' TF backend runs as one
-  `tf.nn.convolution` inside a nested `tf.function(jit_compile=True)` (XLA), because TF's CPU
-  kernels cannot take the gradient of a grouped conv (without oneDNN);
+  `tf.nn.convolution` inside a nested `tf.function(jit_compile=True)` (XLA), for every device;
 - per-group: `export.onnx.SplitGroupConv2D` (the form the ONNX export writes): split -> one
   conv per group -> concat, plain TF ops;
-and, third, the model as `zoo.create` builds it (`zoo.layers._nn.GroupedConv2D`, which takes the
-per-group path where TF sees no GPU/TPU: `zoo.layers._nn.per_group_convs`). Measured interleaved
-after a warm-up, median of the repeats; ratios are to native (< 1: faster than native). Only
-ratios carry over between machines.
+- the model as `zoo.create` builds it (`zoo.layers._nn.GroupedConv2D`): TensorFlow's own
+  grouped Conv2D called directly where a probe finds that its kernels compute it and its
+  gradients (oneDNN on x86, cuDNN), else per group (`zoo.layers._nn.grouped_conv_path`).
+Measured interleaved after a warm-up, median of the repeats; ratios are to native (< 1: faster
+than native). Only ratios carry over between machines.
 
-Figures (2 CPU cores shared with other jobs, TF 2.21 / Keras 3.15, no GPU;
-`.venv/bin/python benchmarks/grouped_conv.py`):
+Figures of 2026-12-03 (2 CPU cores shared with other jobs, load average 2-3, TF 2.21 / Keras 3.15,
+oneDNN on, no GPU; `.venv/bin/python benchmarks/grouped_conv.py --repeats 8`):
 
-    --repeats 30 (layer: 90)            native     per-group  (/native)   zoo as built (/native)
-    3x3 conv 256->256, g=32, 28x28  b1    1.85 ms     1.90 ms   (1.03x)      1.88 ms   (1.02x)
-                                    b8   28.22 ms     9.31 ms   (0.33x)      8.87 ms   (0.31x)
-    seresnext50_32x4d, 224px        b1  153.13 ms   120.24 ms   (0.79x)    120.09 ms   (0.78x)
-      (16 grouped convs)            b8  679.83 ms   423.58 ms   (0.62x)    428.77 ms   (0.63x)
+                                        native     per-group  (/native)   zoo: direct (/native)
+    3x3 conv 256->256, g=32, 28x28  b1    7.45 ms     5.43 ms   (0.73x)      2.25 ms   (0.30x)
+                                    b8   92.92 ms    17.60 ms   (0.19x)      7.70 ms   (0.08x)
+    seresnext50_32x4d, 224px        b1  263.56 ms   196.55 ms   (0.75x)    152.48 ms   (0.58x)
+      (16 grouped convs)            b8 2097.56 ms  1333.03 ms   (0.64x)   1145.76 ms   (0.55x)
 
-  Four other runs gave per-group/native 0.81-1.11x (layer, batch 1), 0.19-0.35x (layer, batch 8),
-  0.75-0.86x (model, batch 1), 0.57-0.64x (model, batch 8); max |diff| between the forms was 0.
+  max |diff| between the forms was 0. The direct op is 2.2-2.7x faster than per group on the
+  lone layer and the whole model 1.16-1.29x (it was per group before this run: 0.78x / 0.86x of
+  that time). Earlier runs, when the zoo ran per group: per-group/native 0.81-1.11x (layer,
+  batch 1), 0.19-0.35x (layer, batch 8), 0.75-0.86x (model, batch 1), 0.57-0.64x (model, batch 8).
   (A one-off probe, not this script: in LiteRT, XNNPACK 1 thread, the same layer ran 0.59 ms
   native, one CONV_2D, vs 0.85 ms per group, SPLIT + 32 CONV_2D + CONCATENATION.)
 
-Hence the path chosen: on CPU hosts the zoo runs grouped convs per group (the model is 1.2-1.7x
-faster at batch 1 and 8; the lone layer ties at batch 1 and is 3x faster at batch 8); with a
-GPU/TPU it keeps the native kernel (not measured here: no accelerator was available). ONNX always gets the per-group form (tf2onnx cannot convert the XLA call,
-onnx/tensorflow-onnx#2099); TFLite converts either form to builtin ops (tests/test_export_deploy.py).
+Hence the path chosen: TensorFlow's grouped Conv2D directly wherever the probe passes, per group
+elsewhere (TF_ENABLE_ONEDNN_OPTS=0, CPU builds without oneDNN). ONNX always gets the per-group
+form (tf2onnx cannot convert the XLA call, onnx/tensorflow-onnx#2099); TFLite converts every form
+to builtin ops (tests/test_export_deploy.py).
 """
 from __future__ import annotations
 
@@ -98,7 +100,7 @@ def main(argv=None):
     from zoo.layers._nn import GroupedConv2D, per_group_convs
     print(f"TF {tf.__version__}, Keras {keras.__version__}; median of {args.repeats} after {args.warmup} warm-up, "
           f"interleaved; ratios to native; the zoo runs grouped convs "
-          f"{'per group' if per_group_convs() else 'natively'} on this host")
+          f"{'per group' if per_group_convs() else 'directly (one grouped Conv2D op)'} on this host")
     keras.utils.set_random_seed(0)
     layer_in = keras.Input((28, 28, 256))
     conv = GroupedConv2D(256, 3, padding="same", groups=32, use_bias=False, name="conv")

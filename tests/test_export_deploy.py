@@ -193,15 +193,17 @@ def test_nested_grouped_conv_is_split_for_onnx():
     np.testing.assert_allclose(g(x), m(x), rtol=1e-5, atol=1e-5)
 
 
-def test_grouped_conv_native_and_per_group_agree(monkeypatch):
-    """GroupedConv2D computes Keras' Conv2D(groups) both ways (per group: CPU hosts)."""
+def test_grouped_conv_paths_agree(monkeypatch):
+    """GroupedConv2D computes Keras' Conv2D(groups) on each path: TensorFlow's grouped Conv2D
+    directly (one op), one conv per group, and the probe picks one of them here."""
     from zoo.layers import _nn
     x = np.random.default_rng(4).standard_normal((2, 10, 10, 8)).astype(np.float32)
     keras.utils.set_random_seed(0)
     ref = keras.layers.Conv2D(12, 3, strides=2, groups=4, name="g")
     want = keras.ops.convert_to_numpy(ref(x))
-    for per_group in (True, False):
-        monkeypatch.setattr(_nn, "_PER_GROUP", per_group)
+    assert _nn.grouped_conv_path() in ("direct", "per-group")
+    for path, n_convs in (("per-group", 4), ("direct", 1)):
+        monkeypatch.setattr(_nn, "_GROUPED_PATH", path)
         conv = _nn.GroupedConv2D.from_config(ref.get_config())
         conv.build(x.shape)
         conv.set_weights(ref.get_weights())
@@ -209,7 +211,7 @@ def test_grouped_conv_native_and_per_group_agree(monkeypatch):
         import tensorflow as tf
         graph = tf.function(conv).get_concrete_function(tf.TensorSpec(x.shape)).graph
         convs = [op for op in graph.get_operations() if op.type == "Conv2D"]
-        assert len(convs) == (4 if per_group else 0)   # native: one conv inside Keras' XLA function
+        assert len(convs) == n_convs
 
 
 def test_seresnext_builds_grouped_convs_with_pytorch_padding():

@@ -54,40 +54,73 @@ def padded_shape(shape, pad):
     return b, None if h is None else h + 2 * ph, None if w is None else w + 2 * pw, c
 
 
-_PER_GROUP = None
+_GROUPED_PATH = None
+
+
+def grouped_conv_path() -> str:
+    """How float32 grouped convolutions run here, decided once by a probe:
+    - "direct": TensorFlow's own Conv2D with the grouped kernel, where its kernels compute it and
+      its gradients (oneDNN on x86 CPUs, cuDNN on GPUs): on CPU 2.2-2.7x faster than one conv per
+      group on a 3x3 32-group layer at 28x28-56x56, 1.3x at 7x7 (benchmarks/grouped_conv.py);
+    - "per-group": one conv per group (split -> convs -> concat), where the probe fails (CPU
+      builds without oneDNN, e.g. TF_ENABLE_ONEDNN_OPTS=0).
+    Keras' own path (the op inside a jit-compiled function, for every backend's sake) is slower
+    than both on CPU, so it only remains for other dtypes on accelerators."""
+    global _GROUPED_PATH
+    if _GROUPED_PATH is None:
+        _GROUPED_PATH = "direct" if _direct_grouped_works() else "per-group"
+    return _GROUPED_PATH
 
 
 def per_group_convs() -> bool:
-    """Whether grouped convolutions run as one conv per group: on a host where TensorFlow sees no
-    GPU or TPU. There Keras' own path (the grouped conv inside a jit-compiled function, since TF's
-    CPU kernels cannot take its gradient) is 1.2-1.7x slower on a ResNeXt-50 at batch 1 and 8, and
-    about 3x on one grouped layer at batch 8 (benchmarks/grouped_conv.py); an accelerator keeps
-    the native grouped kernel."""
-    global _PER_GROUP
-    if _PER_GROUP is None:
-        import tensorflow as tf
-        _PER_GROUP = not any(tf.config.list_logical_devices(kind) for kind in ("GPU", "TPU"))
-    return _PER_GROUP
+    """Whether grouped convolutions run as one conv per group (`grouped_conv_path`)."""
+    return grouped_conv_path() == "per-group"
+
+
+def _direct_grouped_works() -> bool:
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((1, 5, 5, 4)), tf.float32)
+    k = tf.Variable(rng.standard_normal((3, 3, 2, 6)).astype(np.float32))
+    try:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.convolution(x, k, 1, "SAME")
+            loss = tf.reduce_sum(y * y)
+        gx, gk = tape.gradient(loss, [x, k])
+    except (tf.errors.OpError, ValueError, TypeError, NotImplementedError):
+        return False
+    want = tf.concat([tf.nn.convolution(a, b, 1, "SAME") for a, b in zip(tf.split(x, 2, -1), tf.split(k, 2, -1))], -1)
+    return gx is not None and gk is not None and bool(np.allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5))
 
 
 def grouped_conv(inputs, kernel, groups: int, *, strides, padding, dilation_rate, data_format="channels_last",
                  per_group: bool | None = None):
-    """`ops.conv` with a grouped kernel (kh, kw, C/groups, O): one conv per group where
-    `per_group_convs()` says so, or `per_group=True` forces it (plain ops, which tf2onnx and TFLite
-    also convert), else native."""
-    per_group = per_group_convs() if per_group is None else per_group
-    if groups == 1 or not per_group or data_format != "channels_last":
+    """`ops.conv` with a grouped kernel (kh, kw, C/groups, O). per_group None: float32 the way
+    `grouped_conv_path()` says, other dtypes one conv per group; True: one conv per group (plain
+    ops, which tf2onnx and TFLite also convert); False: Keras' own `ops.conv`."""
+    if groups == 1 or data_format != "channels_last":
         return ops.conv(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate,
                         data_format=data_format)
-    outs = [ops.conv(x, k, strides=strides, padding=padding, dilation_rate=dilation_rate, data_format=data_format)
-            for x, k in zip(ops.split(inputs, groups, axis=-1), ops.split(kernel, groups, axis=-1))]
-    return ops.concatenate(outs, axis=-1)
+    if per_group is None:
+        path = grouped_conv_path() if inputs.dtype == "float32" else "per-group"
+    else:
+        path = "per-group" if per_group else "keras"
+    if path == "direct":
+        import tensorflow as tf
+        return tf.nn.convolution(inputs, kernel, strides, padding.upper(), dilations=dilation_rate)
+    if path == "per-group":
+        outs = [ops.conv(x, k, strides=strides, padding=padding, dilation_rate=dilation_rate, data_format=data_format)
+                for x, k in zip(ops.split(inputs, groups, axis=-1), ops.split(kernel, groups, axis=-1))]
+        return ops.concatenate(outs, axis=-1)
+    return ops.conv(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate,
+                    data_format=data_format)
 
 
 @register
 class GroupedConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` (same config, weights and outputs) whose grouped convolution runs
-    through `grouped_conv`: per group on CPU hosts, where that is faster, natively elsewhere."""
+    through `grouped_conv`: TensorFlow's grouped Conv2D where it computes it, else per group."""
 
     def convolution_op(self, inputs, kernel):
         return grouped_conv(inputs, kernel, self.groups, strides=self.strides, padding=self.padding,
