@@ -68,7 +68,9 @@ def grouped_conv_path() -> str:
     than both on CPU, so it only remains for other dtypes on accelerators."""
     global _GROUPED_PATH
     if _GROUPED_PATH is None:
-        _GROUPED_PATH = "direct" if _direct_grouped_works() else "per-group"
+        import tensorflow as tf
+        with tf.init_scope():   # eager, also when first asked while a tf.function traces
+            _GROUPED_PATH = "direct" if _direct_grouped_works() else "per-group"
     return _GROUPED_PATH
 
 
