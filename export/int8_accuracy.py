@@ -25,7 +25,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -64,7 +63,7 @@ DATASET_VERSION = 1
 
 def _crops(img: np.ndarray, span, n: int, size: int, rng) -> list[np.ndarray]:
     from PIL import Image
-    h, w = img.shape[:2]
+    w = img.shape[1]
     x0, x1 = int(round(span[0] * w)), int(round(span[1] * w))
     region = img[:, x0:x1]
     rh, rw = region.shape[:2]
@@ -408,8 +407,8 @@ def markdown(rows) -> str:
             return "-" if x is None else f"{100 * x:+.1f}".replace("+", "") if x <= 0 else f"{100 * x:.1f}"
         cells += [drop(r.get("int8_drop")), drop(r.get("int8_mixed_drop")), "yes" if r.get("meets_bar") else "**no**"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Size (MB) and batch-1 latency (median ms, LiteRT + XNNPACK, 2 threads; Keras: tf.function, "
-              "same run):", ""]
+    lines += ["", ("Size (MB) and batch-1 latency (median ms, LiteRT + XNNPACK, 2 threads; Keras: tf.function, "
+                   "same run):"), ""]
     head = ["model", "Keras ms"] + [f"{q} MB / ms" for q in qs]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

@@ -251,7 +251,7 @@ def _mixed_quantize(conv, int8_io: str, float_ops, float_nodes) -> bytes:
     what the quantization debugger's denylists do (QuantizationDebugger.get_nondebug_quantized_model)."""
     tf = _tf()
     from tensorflow.lite.python.convert import mlir_quantize
-    conv._experimental_calibrate_only = True   # noqa: SLF001 - the debugger's own route
+    conv._experimental_calibrate_only = True   # the quantization debugger's own route
     calibrated = conv.convert()
     io = {"uint8": tf.uint8, "int8": tf.int8}[int8_io]
     return mlir_quantize(calibrated, disable_per_channel=False, input_data_type=io, output_data_type=io,

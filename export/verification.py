@@ -110,8 +110,8 @@ class VerifyReport:
             ("top-5 agreement", f"{self.top5_agreement:.3f}"),
         ]
         if self.accuracy is not None:
-            rows += [("accuracy (labelled)", f"{self.accuracy:.4f} (Keras {self.keras_accuracy:.4f}, "
-                                             f"{self.n_images} images of {self.data})")]
+            rows += [("accuracy (labelled)", (f"{self.accuracy:.4f} (Keras {self.keras_accuracy:.4f}, "
+                                              f"{self.n_images} images of {self.data})"))]
         rows += [
             ("size", f"{self.size_bytes / 1e6:.2f} MB"),
             ("latency (batch 1)", f"{self.latency_ms:.2f} ms ({ratio})" if self.latency_ms else "-"),

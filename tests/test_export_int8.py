@@ -258,7 +258,7 @@ def test_run_rejects_bad_arguments(tmp_path):
 @pytest.mark.slow
 def test_run_one_family_end_to_end(tmp_path, labelled):
     rows = q8.run(["seresnet18"], data=labelled, out_dir=tmp_path, epochs=1, progress=False, img_size=32,
-                  batch_size=4)
+                  batch_size=4, warmup_epochs=0)
     (r,) = rows
     assert set(r["variants"]) == set(q8.VARIANTS)
     assert all(v["verify_passed"] for v in r["variants"].values())
