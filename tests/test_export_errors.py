@@ -202,4 +202,6 @@ def test_cli_int8_options_are_checked_before_the_model_is_built(capsys, monkeypa
                "--calibration", "no/such/folder"])
     assert rc == 1 and "no such folder" in capsys.readouterr().err
     rc = main(["export", "legacy_seresnet18", "--format", "tflite", "--calibration", "sample-photos"])
-    assert rc == 1 and "--calibration applies to --quantize int8 only" in capsys.readouterr().err
+    assert rc == 1 and "--calibration applies to --quantize int8 / int8-mixed only" in capsys.readouterr().err
+    rc = main(["export", "legacy_seresnet18", "--format", "tflite", "--quantize", "int8-mixed", "--weights", "none"])
+    assert rc == 1 and "--quantize int8-mixed needs --calibration" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from pathlib import Path
 from ._common import add_weights_argument, create_model
 
 FORMATS = ("saved_model", "tflite", "onnx", "tfhub")
-QUANTIZE = ("fp32", "fp16", "dynamic", "int8")
+QUANTIZE = ("fp32", "fp16", "dynamic", "int8", "int8-mixed")
+CALIBRATED = ("int8", "int8-mixed")
 SAMPLE_PHOTOS = "sample-photos"
 DEFAULT_DIR = Path("exported")
 
@@ -53,13 +54,13 @@ def _check_options(args):
 
     if args.quantize != "fp32" and args.format != "tflite":
         raise InvalidArgumentError(f"--quantize applies to --format tflite only (got --format {args.format})")
-    if args.quantize == "int8" and args.calibration is None:
+    if args.quantize in CALIBRATED and args.calibration is None:
         raise InvalidArgumentError(
-            f"--quantize int8 needs --calibration: a folder of 100-500 images from your domain, or "
+            f"--quantize {args.quantize} needs --calibration: a folder of 100-500 images from your domain, or "
             f"--calibration {SAMPLE_PHOTOS} for the built-in set (a few scikit-image photos: a smoke test, "
             f"not a representative set)")
-    if args.calibration is not None and args.quantize != "int8":
-        raise InvalidArgumentError("--calibration applies to --quantize int8 only")
+    if args.calibration is not None and args.quantize not in CALIBRATED:
+        raise InvalidArgumentError("--calibration applies to --quantize int8 / int8-mixed only")
     if args.calibration not in (None, SAMPLE_PHOTOS) and not Path(args.calibration).is_dir():
         raise InvalidArgumentError(
             f"--calibration {args.calibration}: no such folder; give a folder of images, or {SAMPLE_PHOTOS} for the "
@@ -143,7 +144,7 @@ def cmd_export(args):
         kw = {"overwrite": args.overwrite}
         if args.format == "tflite":
             kw.update(quantize=args.quantize, int8_io=args.int8_io, progress=True)
-            if args.quantize == "int8":
+            if args.quantize in CALIBRATED:
                 kw["representative_data"] = export.calibration_data(model, n=args.calibration_count, images=images)
         elif args.format == "onnx":
             kw["opset"] = args.opset
