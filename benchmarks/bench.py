@@ -30,6 +30,7 @@ CHART_ONLY = ("seresnext26d_32x4d", "ecaresnet26t", "ecaresnet50d", "legacy_sere
               "mobilevit_s", "mobilevitv2_075", "mobilevitv2_100", "gfnet_ti", "gfnet_h_ti")
 CHART_TARGETS = ("keras:fused",)
 DOCS = ROOT / "docs"
+PARTIAL = ROOT / "build" / "bench-report.json"
 
 
 def targets_met(report: dict) -> list[tuple[str, float | None, str]]:
@@ -55,21 +56,26 @@ def targets_met(report: dict) -> list[tuple[str, float | None, str]]:
     for m in report["models"]:
         t1 = row(m, "torch", 1)
         lite = row(m, "tflite:fp32", 1)
-        i8 = row(m, "tflite:int8", 1)
         if t1 and lite:
             add(f"{m['name']} TFLite fp32 / torch, batch 1", lite["ms"] / t1["ms"], 0.6)
-        if t1 and i8:
-            cnn = m["family"] in ("seresnet", "ecaresnet", "legacy_senet", "skresnet", "parnet")
-            add(f"{m['name']} int8 speed-up over torch, batch 1", t1["ms"] / i8["ms"], 4.0 if cnn else 2.5,
-                smaller=False)
-        if lite and i8:
-            add(f"{m['name']} int8 size reduction vs fp32", lite["size_mb"] / i8["size_mb"], 3.5, smaller=False)
+        cnn = m["family"] in ("seresnet", "ecaresnet", "legacy_senet", "skresnet", "parnet")
+        for q in ("int8", "int8-mixed"):   # int8-mixed where the report has it
+            i8 = row(m, f"tflite:{q}", 1)
+            if t1 and i8:
+                add(f"{m['name']} {q} speed-up over torch, batch 1", t1["ms"] / i8["ms"], 4.0 if cnn else 2.5,
+                    smaller=False)
+            if lite and i8:
+                add(f"{m['name']} {q} size reduction vs fp32", lite["size_mb"] / i8["size_mb"], 3.5, smaller=False)
     ref = by.get("seresnet50")
     for name in ("gfnet_xs", "parnet_s"):
         m = by.get(name)
-        for t in ("keras:fused", "saved_model", "tflite:fp32", "tflite:int8", "onnx"):
-            a, b = (row(m, t, 1), row(ref, t, 1)) if m and ref else (None, None)
-            add(f"{name} GFLOP/s / seresnet50's, {t}, batch 1", a["gflops"] / b["gflops"] if a and b else None,
+        for t in ("keras", "saved_model", "tflite:fp32", "tflite:int8", "onnx"):
+            def at(r, t=t):   # "keras": the best compiled Keras mode of each model
+                return (best_keras(r, 1) if t == "keras" else row(r, t, 1)) if r else None
+            a, b = at(m), at(ref)
+            label = f"Keras (best compiled: {a['target'] if a else '-'} vs {b['target'] if b else '-'})" \
+                if t == "keras" else t
+            add(f"{name} GFLOP/s / seresnet50's, {label}, batch 1", a["gflops"] / b["gflops"] if a and b else None,
                 1.0, smaller=False)
     return out
 
@@ -95,6 +101,11 @@ def chart(report: dict, path: Path) -> Path:
             ax.annotate(name, (ms, top1), fontsize=6, xytext=(3, 3), textcoords="offset points")
     mach = report["machine"]
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(f"Keras batch-1 latency, ms (fused inference form, tf.function; {mach['threads']} threads, "
                   f"{mach['cpu']})")
     ax.set_ylabel("ImageNet top-1, % (as the weights' source reports it)")
@@ -118,7 +129,9 @@ def write_docs(report: dict, folder: Path = DOCS, command: str = "") -> list[Pat
              "do not edit by hand (the figures: benchmarks.json). Only ratios between rows of one run carry over to "
              "another machine. Weights: one synthetic checkpoint per model in the PyTorch reference's layout, "
              "loaded into both sides (latency does not depend on the values); input: the verification photos with "
-             "the model's own preprocessing.", "",
+             "the model's own preprocessing."
+             + (f" The run was resumed (`--resume`) after {', '.join(report['resumed'])}: the models after them were "
+                "measured in a second process." if report.get("resumed") else ""), "",
              "![reported top-1 vs measured latency](benchmarks.png)", "",
              "## Issue 16's targets", "", "| check | measured | verdict |", "|---|---|---|"]
     for what, value, verdict in targets_met(report):
@@ -138,7 +151,20 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--out", type=Path, default=DOCS, help="--write-docs folder (default docs/)")
+    p.add_argument("--from-json", type=Path, metavar="REPORT",
+                   help="write the docs from a report this script saved (benchmarks.json, or the partial one "
+                        "a long run keeps in build/bench-report.json) instead of measuring")
+    p.add_argument("--resume", action="store_true",
+                   help="with --write-docs: keep the models a stopped run saved in build/bench-report.json and "
+                        "measure only the rest")
     args = p.parse_args(argv)
+    if args.resume and not (args.write_docs and PARTIAL.is_file()):
+        p.error(f"--resume needs --write-docs and a saved partial report ({PARTIAL})")
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        for f in write_docs(report, args.out, report.get("command", "")):
+            print(f"wrote {f}")
+        return 0
     try:
         import timm  # noqa: F401 - before TensorFlow (the other order segfaults in triton)
     except ImportError:
@@ -146,11 +172,40 @@ def main(argv=None) -> int:
     from export.bench import DEFAULT_TARGETS, bench_models, markdown
     names = list(args.names) or (list(FULL) if args.write_docs else ["seresnet50"])
     kw = dict(warmup=args.warmup, repeats=args.repeats, threads=args.threads)
-    report = bench_models(names, targets=DEFAULT_TARGETS, batches=tuple(args.batches), **kw)
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = "python " + " ".join(["benchmarks/bench.py", *[a for a in given if a != "--resume"]])
+    done = []      # with --write-docs every model measured so far is saved: --from-json writes the docs from it
+    kept, saved = {}, None
+    if args.resume:
+        saved = json.loads(PARTIAL.read_text())
+        if saved.get("command") != command:
+            p.error(f"--resume: the saved report is of `{saved.get('command')}`, not `{command}`")
+        kept = {m["name"]: m for m in saved["models"]}
+        print(f"resuming: {len(kept)} models kept from {PARTIAL} ({', '.join(kept)})")
+
+    def save(partial):
+        if args.write_docs:
+            PARTIAL.parent.mkdir(parents=True, exist_ok=True)
+            models = {m["name"]: m for m in [*kept.values(), *done, *partial["models"]]}
+            PARTIAL.write_text(json.dumps({**partial, "models": list(models.values()), "command": command},
+                                          indent=1, default=str) + "\n")
+
+    def measure(which, **extra):
+        nonlocal done
+        todo = [n for n in which if n not in kept]
+        rep = bench_models(todo, on_model=save, **kw, **extra) if todo else None
+        models = [kept.get(n) or next(m for m in rep["models"] if m["name"] == n) for n in which]
+        done = done + models
+        return {**(rep or saved), "models": models}
+
+    report = measure(names, targets=DEFAULT_TARGETS, batches=tuple(args.batches))
+    report["command"] = command
+    if kept:
+        report["resumed"] = list(kept)
     if args.write_docs and not args.names:   # the chart's other variants: batch 1, Keras only
-        report["models"] += bench_models(CHART_ONLY, targets=CHART_TARGETS, batches=(1,), **kw)["models"]
+        report["models"] += measure(CHART_ONLY, targets=CHART_TARGETS, batches=(1,))["models"]
     if args.write_docs:
-        for f in write_docs(report, args.out, "python " + " ".join(["benchmarks/bench.py", *sys.argv[1:]])):
+        for f in write_docs(report, args.out, command):
             print(f"wrote {f}")
     else:
         print(markdown(report))

@@ -1,5 +1,5 @@
 """One benchmark for a zoo model: the Keras model (eager, tf.function, XLA, and its fused inference
-form), its artifacts (SavedModel, TFLite fp32/fp16/int8 with XNNPACK, ONNX Runtime) and the PyTorch
+form), its artifacts (SavedModel, TFLite fp32/fp16/int8/int8-mixed with XNNPACK, ONNX Runtime) and the PyTorch
 reference on the same weights, all on the same input, in one process, with the same thread count.
 
     from export.bench import bench_models, markdown
@@ -34,10 +34,11 @@ from zoo._quiet import quiet_stderr
 from zoo.errors import InvalidArgumentError, ZooError
 
 KERAS_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla")
-ARTIFACT_TARGETS = ("saved_model", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8", "onnx")
+ARTIFACT_TARGETS = ("saved_model", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8", "tflite:int8-mixed",
+                    "onnx")
 ALL_TARGETS = KERAS_TARGETS + ARTIFACT_TARGETS + ("torch",)
 DEFAULT_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla", "saved_model",
-                   "tflite:fp32", "tflite:fp16", "tflite:int8", "onnx", "torch")
+                   "tflite:fp32", "tflite:fp16", "tflite:int8", "tflite:int8-mixed", "onnx", "torch")
 DEFAULT_BATCHES = (1, 8, 32)
 CALIBRATION_IMAGES = 64
 
@@ -246,7 +247,7 @@ def _export(model, target: str, folder: Path, calib) -> Path:
         return to_onnx(model, art.with_suffix(".onnx"))
     if fmt == "tflite":
         return to_tflite(model, art.with_suffix(".tflite"), quantize=q, metadata=False,
-                         representative_data=calib if q == "int8" else None)
+                         representative_data=calib if q.startswith("int8") else None)
     raise InvalidArgumentError(f"unknown bench target {target!r}; choose from {list(ALL_TARGETS)}")
 
 
@@ -348,7 +349,7 @@ def build_targets(model, targets, folder: Path, *, threads: int, torch_model=Non
                 return run
             out.append(Target(t, make, weights_mb, note=peer_note))
         elif t in ARTIFACT_TARGETS:
-            if fmt == "tflite" and mode == "int8" and calib is None:
+            if fmt == "tflite" and mode.startswith("int8") and calib is None:
                 from . import photos
                 calib = photos.calibration_data(model, CALIBRATION_IMAGES)
             with quiet_stderr():   # converters' and graph exports' routine warnings
@@ -440,7 +441,7 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                 rows.append({"target": t.name, "batch": None, "ms": None, "note": t.note})
     if peak_gflops:   # against the fp32 peak: float rows only
         for r in rows:
-            if r.get("gflops") and r["target"] not in ("tflite:int8", "tflite:dynamic"):
+            if r.get("gflops") and r["target"] not in ("tflite:int8", "tflite:int8-mixed", "tflite:dynamic"):
                 r["pct_peak"] = 100 * r["gflops"] / peak_gflops
     return {"name": name, "arch": info["arch"], "family": info["family"], "img_size": int(inputs.x.shape[1]),
             "gflop": gflop, "params": int(sum(int(np.prod(w.shape)) for w in model.weights if w.trainable)),
@@ -448,21 +449,35 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
 
 
 def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, warmup: int = 2, repeats: int = 10,
-                 threads: int = 2, img_size=None, progress: bool = True) -> dict:
+                 threads: int = 2, img_size=None, progress: bool = True, on_model=None) -> dict:
     """bench_model for each name in one process, with the machine's description; the report
-    `markdown` takes. The torch target needs
+    `markdown` takes. `on_model(report)` is called with the report so far after each model (a long
+    run saves it there). The torch target needs
     timm imported before TensorFlow is (`import timm` first: the other order segfaults in triton)."""
     threads = set_threads(threads)
     machine = machine_info(threads)
-    peak = machine["peak_gflops"]
-    models = []
+    report = {"machine": machine, "settings": {"batches": list(batches), "warmup": warmup, "repeats_batch1": repeats,
+                                               "threads": threads},
+              "date": time.strftime("%Y-%m-%d"), "models": []}
     for name in names:
-        models.append(bench_model(name, targets=targets, batches=batches, warmup=warmup, repeats=repeats,
-                                  threads=threads, img_size=img_size, progress=progress, peak_gflops=peak))
-    machine["load_after"] = _load()
-    return {"machine": machine, "settings": {"batches": list(batches), "warmup": warmup, "repeats_batch1": repeats,
-                                             "threads": threads},
-            "date": time.strftime("%Y-%m-%d"), "models": models}
+        report["models"].append(bench_model(name, targets=targets, batches=batches, warmup=warmup, repeats=repeats,
+                                            threads=threads, img_size=img_size, progress=progress,
+                                            peak_gflops=machine["peak_gflops"]))
+        machine["load_after"] = _load()
+        release()
+        if on_model:
+            on_model(report)
+    return report
+
+
+def release() -> None:
+    """Free what one model's benchmark left behind (Keras' graph state, TF function caches,
+    interpreters): without it a long run grows by gigabytes per model."""
+    import gc
+
+    import keras
+    keras.backend.clear_session()
+    gc.collect()
 
 
 # ---------------------------------------------------------------------------------------------

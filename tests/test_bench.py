@@ -26,12 +26,12 @@ def _tiny():
 def test_a_report_has_every_target_and_batch_with_its_spread_memory_and_flops():
     m = _tiny()
     r = bench.bench_model("tiny", model=m, targets=("keras:eager", "keras:function", "keras:fused", "tflite:fp32",
-                                                     "tflite:int8", "torch"),
+                                                     "tflite:int8", "tflite:int8-mixed", "torch"),
                           batches=(1, 3), warmup=1, repeats=3, progress=False, peak_gflops=100.0)
     # conv 3x3x3 -> 8 on 32x32 (multiply-add = 2) and the classifier: what the profiler must count at least
     assert r["gflop"] >= (2 * 32 * 32 * 8 * 27 + 2 * 8 * 10) / 1e9
     rows = {(x["target"], x["batch"]): x for x in r["rows"]}
-    for t in ("keras:eager", "keras:function", "keras:fused", "tflite:fp32", "tflite:int8"):
+    for t in ("keras:eager", "keras:function", "keras:fused", "tflite:fp32", "tflite:int8", "tflite:int8-mixed"):
         for b in (1, 3):
             x = rows[(t, b)]
             assert x["p25_ms"] <= x["ms"] <= x["p75_ms"] and x["min_ms"] <= x["ms"]
@@ -41,6 +41,7 @@ def test_a_report_has_every_target_and_batch_with_its_spread_memory_and_flops():
             assert x["size_mb"] > 0
     assert rows[("keras:fused", 1)]["calls"] == 3 and rows[("keras:fused", 3)]["calls"] == 3
     assert "pct_peak" in rows[("tflite:fp32", 1)] and "pct_peak" not in rows[("tflite:int8", 1)]
+    assert "pct_peak" not in rows[("tflite:int8-mixed", 1)]
     assert rows[("torch", None)]["ms"] is None and "PyTorch twin" in rows[("torch", None)]["note"]
     md = bench.markdown({"machine": bench.machine_info(1), "settings": {"batches": [1, 3], "warmup": 1,
                                                                         "repeats_batch1": 3, "threads": 1},
@@ -121,11 +122,52 @@ def test_targets_and_chart_from_a_report(tmp_path):
     assert k8[0] == pytest.approx(500 / 600) and k8[1].startswith("MISSED")
     assert got["seresnet50 int8 speed-up over torch, batch 1"][0] == pytest.approx(5.0)
     assert got["seresnet50 int8 size reduction vs fp32"][0] == pytest.approx(4.0)
-    assert got["gfnet_xs GFLOP/s / seresnet50's, keras:fused, batch 1"][0] == pytest.approx(70 / 117)
-    assert got["gfnet_xs GFLOP/s / seresnet50's, keras:fused, batch 1"][1].startswith("MISSED")
+    gk = got["gfnet_xs GFLOP/s / seresnet50's, Keras (best compiled: keras:fused vs keras:fused), batch 1"]
+    assert gk[0] == pytest.approx(70 / 117) and gk[1].startswith("MISSED")
+    assert "seresnet50 int8-mixed speed-up over torch, batch 1" not in got   # only where the report has it
     assert got["coatnet_0_rw_224 Keras (best compiled: -) / torch, batch 1"] == (None, "not measured")
     files = doc.write_docs(report, tmp_path)
     assert [f.name for f in files] == ["benchmarks.md", "benchmarks.json", "benchmarks.png"]
     assert files[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = files[0].read_text()
     assert "![reported top-1 vs measured latency](benchmarks.png)" in text and "### gfnet_xs" in text
+
+
+def test_a_stopped_docs_run_resumes_without_measuring_again(tmp_path, monkeypatch):
+    """--write-docs saves the report after every model; --resume keeps those and measures the rest."""
+    import export.bench as eb
+    doc = _docs_script()
+    monkeypatch.setattr(doc, "PARTIAL", tmp_path / "partial.json")
+    monkeypatch.setattr(doc, "FULL", ("seresnet50", "gfnet_xs"))
+    monkeypatch.setattr(doc, "CHART_ONLY", ("gfnet_ti",))
+    asked, stop = [], {"after": None}
+
+    def fake(names, *, on_model=None, **kw):
+        rep = {"machine": {"cpu": "cpu", "threads": 2, "cores": 2, "mhz": 1, "peak_gflops": 1, "flop_per_cycle": 1,
+                           "flop_per_cycle_basis": "x", "sgemm_gflops": 1, "versions": {}},
+               "settings": {"batches": [1], "warmup": 1, "repeats_batch1": 1, "threads": 2}, "date": "d", "models": []}
+        for n in names:
+            if n == stop["after"]:
+                raise KeyboardInterrupt
+            asked.append(n)
+            rep["models"].append({"name": n, "family": n[:5], "img_size": 8, "gflop": 1.0, "params": 1,
+                                  "peer": "-", "reported": {"top1": 70.0}, "rows": [_row("keras:fused", 1, 10)]})
+            on_model(rep)
+        return rep
+
+    monkeypatch.setattr(eb, "bench_models", fake)
+    out = tmp_path / "docs"
+    stop["after"] = "gfnet_xs"                       # the first run stops on its second model
+    with pytest.raises(KeyboardInterrupt):
+        doc.main(["--write-docs", "--out", str(out)])
+    assert [m["name"] for m in json.loads(doc.PARTIAL.read_text())["models"]] == ["seresnet50"]
+    stop["after"], asked[:] = None, []
+    with pytest.raises(SystemExit):                  # a resume of another command is refused
+        doc.main(["--write-docs", "--out", str(out), "--repeats", "3", "--resume"])
+    assert doc.main(["--write-docs", "--out", str(out), "--resume"]) == 0
+    assert asked == ["gfnet_xs", "gfnet_ti"]         # seresnet50 was kept, not measured again
+    report = json.loads((out / "benchmarks.json").read_text())
+    assert [m["name"] for m in report["models"]] == ["seresnet50", "gfnet_xs", "gfnet_ti"]
+    assert report["command"] == f"python benchmarks/bench.py --write-docs --out {out}"
+    assert doc.main(["--from-json", str(out / "benchmarks.json"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "benchmarks.md").read_text() == (out / "benchmarks.md").read_text()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 TARGETS_HELP = ("keras:eager keras:function keras:xla keras:fused keras:fused-xla saved_model tflite:fp32 "
-                "tflite:fp16 tflite:dynamic tflite:int8 onnx torch (default: all but tflite:dynamic)")
+                "tflite:fp16 tflite:dynamic tflite:int8 tflite:int8-mixed onnx torch (default: all but tflite:dynamic)")
 
 
 def add_commands(sub):
@@ -20,7 +20,8 @@ def add_commands(sub):
                    help="threads for every runtime (TensorFlow, LiteRT, ONNX Runtime, torch); default 2")
     p.add_argument("--repeats", type=int, default=10, help="timed calls at batch 1 (fewer for larger batches)")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--img-size", type=int, default=None,
+                   help="input size (default: the model's own; with --accuracy, 64, what the training uses)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--markdown", default=None, metavar="PATH", help="also write the tables as Markdown")
     p.add_argument("--accuracy", default=None, metavar="DATA",
@@ -59,7 +60,8 @@ def cmd_bench(args):
     targets = tuple(args.targets or DEFAULT_TARGETS)
     if args.accuracy is not None:
         from export import int8_accuracy
-        rows = int8_accuracy.run(args.names or None, data=None if args.accuracy == "bundled" else args.accuracy)
+        rows = int8_accuracy.run(args.names or None, data=None if args.accuracy == "bundled" else args.accuracy,
+                                img_size=args.img_size or 64)
         text = int8_accuracy.markdown(rows)
         report = rows
     else:
