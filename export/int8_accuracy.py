@@ -322,7 +322,7 @@ def _judge(row: dict) -> None:
 
 def run(names=None, data=None, out_dir="build/int8-accuracy", epochs: int = 6, progress: bool = True, *,
         img_size: int = 64, batch_size: int = 32, lr: float = 2e-3, warmup_epochs: float = 1, seed: int = 0,
-        variants=VARIANTS) -> list[dict]:
+        variants=VARIANTS, n_calibration: int = 128) -> list[dict]:
     """Fine-tune each model (default: the smallest of each family, `SMALLEST`) from random
     initialisation on `data` with zoo.train, export every TFLite variant and measure each one's
     held-out accuracy, size and latency next to the Keras model's; returns one row per model.
@@ -333,6 +333,7 @@ def run(names=None, data=None, out_dir="build/int8-accuracy", epochs: int = 6, p
         (rewritten after each model).
     epochs, img_size, batch_size, lr, warmup_epochs, seed: zoo train's (AdamW, cosine decay; the
         learning rate is a from-scratch one, since the models start from random weights).
+    n_calibration: int8 calibration images, drawn (seeded) from the training split; at most all of it.
     """
     import export  # noqa: F401  (export's quiet TensorFlow start)
     from zoo import registry
@@ -346,6 +347,8 @@ def run(names=None, data=None, out_dir="build/int8-accuracy", epochs: int = 6, p
     for q in variants:
         if q not in VARIANTS:
             raise InvalidArgumentError(f"unknown variant {q!r}; choose from {list(VARIANTS)}")
+    if not isinstance(n_calibration, int) or isinstance(n_calibration, bool) or n_calibration < 1:
+        raise InvalidArgumentError(f"n_calibration must be an int >= 1, got {n_calibration!r}")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise InvalidArgumentError(f"epochs must be an int >= 1, got {epochs!r}")
     out = Path(out_dir)
@@ -376,7 +379,7 @@ def run(names=None, data=None, out_dir="build/int8-accuracy", epochs: int = 6, p
                     callbacks=cbs)
         t_train = time.perf_counter() - t0
         row = evaluate_model(res.model, name, train_dir, test_dir, out / "tflite" / name, variants=variants,
-                             seed=seed, progress=progress)
+                             n_calibration=n_calibration, seed=seed, progress=progress)
         row.update(family=spec.family, epochs=epochs, lr=lr, train_s=t_train, total_s=time.perf_counter() - t0,
                    train_accuracy=res.history[-1].get("accuracy"), data=data_label)
         _judge(row)
