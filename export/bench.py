@@ -451,8 +451,9 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
 def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, warmup: int = 2, repeats: int = 10,
                  threads: int = 2, img_size=None, progress: bool = True, on_model=None) -> dict:
     """bench_model for each name in one process, with the machine's description; the report
-    `markdown` takes. `on_model(report)` is called with the report so far after each model (a long
-    run saves it there). The torch target needs
+    `markdown` takes. After each model the Keras session is cleared (`release`: models built
+    before the call stay usable, but Keras' global state and auto-names restart) and
+    `on_model(report)` is called with the report so far (a long run saves it there). The torch target needs
     timm imported before TensorFlow is (`import timm` first: the other order segfaults in triton)."""
     threads = set_threads(threads)
     machine = machine_info(threads)
