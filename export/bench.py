@@ -509,7 +509,10 @@ def markdown(report: dict) -> str:
     peak = f"{m['peak_gflops']:.0f}" if m.get("peak_gflops") else "unknown"
     lines = [f"Machine: {m['cpu']}, {m['threads']} threads of {m['cores']} cores at {m['mhz'] or '?'} MHz; fp32 peak "
              f"{peak} GFLOP/s ({m['flop_per_cycle']} FLOP/cycle/core: {m['flop_per_cycle_basis']}); a 2048x2048 "
-             f"float32 TensorFlow matmul reaches {m['sgemm_gflops']:.0f} GFLOP/s; load average "
+             f"float32 TensorFlow matmul reaches {m['sgemm_gflops']:.0f} GFLOP/s"
+             + (" (above the peak: the cores run faster than the clock /proc/cpuinfo reports, so `% peak` "
+                "overstates; read it as relative)" if m.get("peak_gflops") and m.get("sgemm_gflops", 0) >
+                m["peak_gflops"] else "") + "; load average "
              f"{m.get('load_before')} before, {m.get('load_after')} after (above {m['threads']}: other work shared "
              f"the cores, and PyTorch suffers most from that). "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
