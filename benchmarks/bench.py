@@ -66,13 +66,14 @@ def targets_met(report: dict) -> list[tuple[str, float | None, str]]:
                     smaller=False)
             if lite and i8:
                 add(f"{m['name']} {q} size reduction vs fp32", lite["size_mb"] / i8["size_mb"], 3.5, smaller=False)
+    def at(m, t):   # batch 1; "keras": the model's best compiled Keras mode
+        return (best_keras(m, 1) if t == "keras" else row(m, t, 1)) if m else None
+
     ref = by.get("seresnet50")
     for name in ("gfnet_xs", "parnet_s"):
         m = by.get(name)
         for t in ("keras", "saved_model", "tflite:fp32", "tflite:int8", "onnx"):
-            def at(r, t=t):   # "keras": the best compiled Keras mode of each model
-                return (best_keras(r, 1) if t == "keras" else row(r, t, 1)) if r else None
-            a, b = at(m), at(ref)
+            a, b = at(m, t), at(ref, t)
             label = f"Keras (best compiled: {a['target'] if a else '-'} vs {b['target'] if b else '-'})" \
                 if t == "keras" else t
             add(f"{name} GFLOP/s / seresnet50's, {label}, batch 1", a["gflops"] / b["gflops"] if a and b else None,
@@ -174,34 +175,31 @@ def main(argv=None) -> int:
     kw = dict(warmup=args.warmup, repeats=args.repeats, threads=args.threads)
     given = sys.argv[1:] if argv is None else list(argv)
     command = "python " + " ".join(["benchmarks/bench.py", *[a for a in given if a != "--resume"]])
-    done = []      # with --write-docs every model measured so far is saved: --from-json writes the docs from it
-    kept, saved = {}, None
+    known, saved = {}, None   # name -> model report: those kept by --resume, then each one measured
     if args.resume:
         saved = json.loads(PARTIAL.read_text())
         if saved.get("command") != command:
             p.error(f"--resume: the saved report is of `{saved.get('command')}`, not `{command}`")
-        kept = {m["name"]: m for m in saved["models"]}
-        print(f"resuming: {len(kept)} models kept from {PARTIAL} ({', '.join(kept)})")
+        known = {m["name"]: m for m in saved["models"]}
+        print(f"resuming: {len(known)} models kept from {PARTIAL} ({', '.join(known)})")
+    kept = list(known)
 
-    def save(partial):
+    def save(partial):   # after each model; with --write-docs, --resume / --from-json start from the file
+        known.update((m["name"], m) for m in partial["models"])
         if args.write_docs:
             PARTIAL.parent.mkdir(parents=True, exist_ok=True)
-            models = {m["name"]: m for m in [*kept.values(), *done, *partial["models"]]}
-            PARTIAL.write_text(json.dumps({**partial, "models": list(models.values()), "command": command},
+            PARTIAL.write_text(json.dumps({**partial, "models": list(known.values()), "command": command},
                                           indent=1, default=str) + "\n")
 
     def measure(which, **extra):
-        nonlocal done
-        todo = [n for n in which if n not in kept]
-        rep = bench_models(todo, on_model=save, **kw, **extra) if todo else None
-        models = [kept.get(n) or next(m for m in rep["models"] if m["name"] == n) for n in which]
-        done = done + models
-        return {**(rep or saved), "models": models}
+        todo = [n for n in which if n not in known]
+        rep = bench_models(todo, on_model=save, **kw, **extra) if todo else saved
+        return {**rep, "models": [known[n] for n in which]}
 
     report = measure(names, targets=DEFAULT_TARGETS, batches=tuple(args.batches))
     report["command"] = command
     if kept:
-        report["resumed"] = list(kept)
+        report["resumed"] = kept
     if args.write_docs and not args.names:   # the chart's other variants: batch 1, Keras only
         report["models"] += measure(CHART_ONLY, targets=CHART_TARGETS, batches=(1,))["models"]
     if args.write_docs:

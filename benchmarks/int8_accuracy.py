@@ -214,6 +214,13 @@ same measurement on your own class folders (or a folder with `train/` and `test/
 """
 
 
+def _load_results(path) -> tuple[list, dict]:
+    """(rows, meta) of a run's results.json and the results.meta.json beside it."""
+    path = Path(path)
+    meta = path.with_suffix(".meta.json")
+    return json.loads(path.read_text()), json.loads(meta.read_text()) if meta.is_file() else {"command": "-"}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="archs (default: the smallest of each family)")
@@ -235,9 +242,7 @@ def main(argv=None):
         p.error("--extra goes with --write-docs")
     t0 = time.perf_counter()
     if args.from_results:
-        rows = json.loads(Path(args.from_results).read_text())
-        meta = json.loads(Path(args.from_results).with_suffix(".meta.json").read_text()) \
-            if Path(args.from_results).with_suffix(".meta.json").is_file() else {"command": "-"}
+        rows, meta = _load_results(args.from_results)
     else:
         from export.int8_accuracy import run
         rows = run(args.names or None, data=args.data, out_dir=args.out, epochs=args.epochs, img_size=args.img_size,
@@ -252,11 +257,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(rows, indent=2, default=float))
     if args.write_docs:
-        extras = []
-        for f in args.extra:
-            m = Path(f).with_suffix(".meta.json")
-            extras.append((json.loads(Path(f).read_text()),
-                           json.loads(m.read_text()) if m.is_file() else {"command": "-"}))
+        extras = [_load_results(f) for f in args.extra]
         print(f"wrote {write_docs(rows, meta, extras)}", file=sys.stderr)
     return 0
 

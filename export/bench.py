@@ -33,6 +33,8 @@ import numpy as np
 from zoo._quiet import quiet_stderr
 from zoo.errors import InvalidArgumentError, ZooError
 
+from .tflite import INTEGER
+
 KERAS_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla")
 ARTIFACT_TARGETS = ("saved_model", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8", "tflite:int8-mixed",
                     "onnx")
@@ -247,7 +249,7 @@ def _export(model, target: str, folder: Path, calib) -> Path:
         return to_onnx(model, art.with_suffix(".onnx"))
     if fmt == "tflite":
         return to_tflite(model, art.with_suffix(".tflite"), quantize=q, metadata=False,
-                         representative_data=calib if q.startswith("int8") else None)
+                         representative_data=calib if q in INTEGER else None)
     raise InvalidArgumentError(f"unknown bench target {target!r}; choose from {list(ALL_TARGETS)}")
 
 
@@ -349,7 +351,7 @@ def build_targets(model, targets, folder: Path, *, threads: int, torch_model=Non
                 return run
             out.append(Target(t, make, weights_mb, note=peer_note))
         elif t in ARTIFACT_TARGETS:
-            if fmt == "tflite" and mode.startswith("int8") and calib is None:
+            if fmt == "tflite" and mode in INTEGER and calib is None:
                 from . import photos
                 calib = photos.calibration_data(model, CALIBRATION_IMAGES)
             with quiet_stderr():   # converters' and graph exports' routine warnings
@@ -441,7 +443,7 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                 rows.append({"target": t.name, "batch": None, "ms": None, "note": t.note})
     if peak_gflops:   # against the fp32 peak: float rows only
         for r in rows:
-            if r.get("gflops") and r["target"] not in ("tflite:int8", "tflite:int8-mixed", "tflite:dynamic"):
+            if r.get("gflops") and r["target"] not in ("tflite:dynamic", *(f"tflite:{q}" for q in INTEGER)):
                 r["pct_peak"] = 100 * r["gflops"] / peak_gflops
     return {"name": name, "arch": info["arch"], "family": info["family"], "img_size": int(inputs.x.shape[1]),
             "gflop": gflop, "params": int(sum(int(np.prod(w.shape)) for w in model.weights if w.trainable)),

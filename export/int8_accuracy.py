@@ -32,6 +32,8 @@ import numpy as np
 
 from zoo.errors import InvalidArgumentError
 
+from .tflite import INTEGER
+
 # the smallest registered arch of each family (tests/export_helpers.py SMALLEST)
 SMALLEST = {
     "seresnet": "seresnet18",
@@ -261,7 +263,7 @@ def evaluate_model(model, name: str, train_dir, test_dir, out_dir, *, variants=V
             bar.set_postfix_str(q)
         path = out_dir / f"{name}_{q}.tflite"
         t0 = time.perf_counter()
-        to_tflite(model, path, quantize=q, representative_data=calib if q.startswith("int8") else None,
+        to_tflite(model, path, quantize=q, representative_data=calib if q in INTEGER else None,
                   metadata=False, overwrite=True)
         t_export = time.perf_counter() - t0
         rep = verify(model, path, data=test_dir, mediapipe=False, timing=False)
@@ -313,7 +315,7 @@ def _EpochBar(name, epochs):
 def _judge(row: dict) -> None:
     v = row["variants"]
     fp32 = v.get("fp32", {}).get("accuracy")
-    drops = {q: fp32 - v[q]["accuracy"] for q in ("int8", "int8-mixed") if q in v and fp32 is not None}
+    drops = {q: fp32 - v[q]["accuracy"] for q in INTEGER if q in v and fp32 is not None}
     row["int8_drop"] = drops.get("int8")
     row["int8_mixed_drop"] = drops.get("int8-mixed")
     best = min(drops.values()) if drops else None

@@ -48,6 +48,7 @@ QUANTIZE = ("fp32", "fp16", "dynamic", "int8", "int8-mixed")
 # gates, TANH), where int8's uniform grid loses the most on trained hybrids. docs/int8.md.
 INT8_MIXED_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "GELU", "LOGISTIC", "TANH")
 INT8_IO = ("uint8", "int8")
+INTEGER = ("int8", "int8-mixed")   # the full-integer modes: calibrated on representative_data
 PIXELS_INPUT, IMAGE_INPUT = "pixels", "image"   # the signature's input name tells the input contract
 NEAR_ZERO_SCALE = 1e-6   # activation scales below this: degenerate calibration range (XNNPACK refuses)
 _FLOAT_OK_OPS = {"QUANTIZE", "DEQUANTIZE"}
@@ -262,7 +263,7 @@ def convert(model, cfg: ServingCfg, quantize: str, *, samples=None, int8_io: str
             pixel_input: bool = True, progress: bool = False, float_ops=None, float_nodes=()) -> bytes:
     """The TFLite flatbuffer of `model` (already in deploy form)."""
     tf = _tf()
-    integer = quantize in ("int8", "int8-mixed")
+    integer = quantize in INTEGER
     pixel_input = pixel_input or integer
     try:
         with contextlib.ExitStack() as stack:
@@ -303,7 +304,7 @@ def check_converted(model_bytes: bytes, cfg: ServingCfg, quantize: str, int8_io:
     inp = info["inputs"][0]
     if inp["shape"][:1] != [1]:
         raise ExportError(f"internal error: TFLite input batch is {inp['shape']}, expected 1")
-    if quantize in ("int8", "int8-mixed"):
+    if quantize in INTEGER:
         want_zp = 0 if int8_io == "uint8" else -128
         if inp["type"] != int8_io.upper() or not (inp["scales"].size == 1 and abs(inp["scales"][0] - 1.0) < 1e-6
                                                   and int(inp["zero_points"][0]) == want_zp):
@@ -388,7 +389,7 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
     if want_md and features:
         raise InvalidArgumentError("TFLite classifier metadata needs a classifier; this model outputs features "
                                    "(num_classes=0): pass metadata=False")
-    integer = quantize in ("int8", "int8-mixed")
+    integer = quantize in INTEGER
     if not pixel_input and integer:
         raise InvalidArgumentError("int8 artifacts take pixels (pixel_input=True): their input is uint8/int8")
     if quantize != "int8-mixed" and (float_ops is not None or tuple(float_nodes or ())):
