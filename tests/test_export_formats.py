@@ -74,6 +74,28 @@ def test_onnx_exact_gelu(tmp_path):
     assert "Erf" in ops and "Erfc" not in ops
 
 
+def test_onnx_collects_tf2onnx_graph_copies_between_passes(tmp_path):
+    """tf2onnx deep-copies the graph before every optimizer pass; the dropped copies are cycles a
+    full collection must free before the next copy (parnet_s: 5.8 GB peak without, 2.5 GB with)."""
+    import gc
+
+    from tf2onnx import optimizer
+    before = dict(optimizer._get_optimizers())
+    full = []
+
+    def count(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+    gc.callbacks.append(count)
+    try:
+        export.to_onnx(tiny_model(), tmp_path / "m.onnx", check_inputs=tiny_inputs(2))
+    finally:
+        gc.callbacks.remove(count)
+    assert len(full) >= len(before)   # at least one full collection per pass of the first iteration
+    assert optimizer._get_optimizers() == before   # the registry is restored
+    assert gc.get_freeze_count() == 0              # and the heap frozen meanwhile is thawed
+
+
 def test_cli_export_verify_writes_report(tmp_path, capsys):
     from zoo.cli import main
     out = tmp_path / "m.onnx"
