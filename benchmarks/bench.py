@@ -1,7 +1,11 @@
 """The zoo's benchmark table and chart (docs/benchmarks.md, .json, .png), one command:
 
-    .venv/bin/python benchmarks/bench.py --write-docs          # ~30 min on 2 cores; run it on an idle machine
+    .venv/bin/python benchmarks/bench.py --write-docs          # ~1 h on 2 cores; run it on an idle machine
     .venv/bin/python benchmarks/bench.py seresnet50 --batches 1 8   # any models, printed (as `zoo bench`)
+
+--write-docs (and --from-json into docs/) also refills the generated blocks of README.md and the
+family pages (`PAGES`): README's summary table and each page's runtime table, so no figure there
+is copied by hand; tests/test_docs.py checks that they match docs/benchmarks.json.
 
 The full set: the models issue 16 names (seresnet50, seresnext50_32x4d, coatnet_0_rw_224,
 mobilevitv2_050, mobilevit_xxs) and the two families timm does not have (gfnet_xs, parnet_s) with
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +36,14 @@ CHART_ONLY = ("seresnext26d_32x4d", "ecaresnet26t", "ecaresnet50d", "legacy_sere
 CHART_TARGETS = ("keras:fused",)
 DOCS = ROOT / "docs"
 PARTIAL = ROOT / "build" / "bench-report.json"
+# pages with generated blocks: `<!-- bench:summary -->` (README's table) or `<!-- bench:NAME ... -->`
+# (a runtime table of those models), each closed by `<!-- /bench -->`; --write-docs refills them
+PAGES = (ROOT / "README.md", DOCS / "coatnet.md", DOCS / "mobilevit.md", DOCS / "gfnet.md", DOCS / "parnet.md")
+RUNTIMES = {"keras:function": "Keras, tf.function", "keras:xla": "Keras under XLA",
+            "keras:fused": "Keras, `zoo.inference_model` (fused inference form)",
+            "keras:fused-xla": "... same under XLA", "saved_model": "SavedModel (serves the inference form)",
+            "tflite:fp32": "TFLite fp32, XNNPACK", "tflite:fp16": "TFLite fp16, XNNPACK", "tflite:int8": "TFLite int8",
+            "tflite:int8-mixed": "TFLite int8-mixed", "onnx": "ONNX Runtime", "torch": "PyTorch peer (eager)"}
 
 
 def targets_met(report: dict) -> list[tuple[str, float | None, str]]:
@@ -119,6 +132,93 @@ def chart(report: dict, path: Path) -> Path:
     return path
 
 
+def summary_table(report: dict) -> str:
+    """README's table: per model of the full set, batch-1 ms of the fastest compiled Keras form,
+    the PyTorch peer, TFLite fp32 and both int8s, each against the peer."""
+    from export.bench import best_keras, row
+    lines = ["| model | Keras (fastest compiled) | PyTorch peer | TFLite fp32 | TFLite int8 | TFLite int8-mixed |",
+             "|---|---|---|---|---|---|"]
+    for m in report["models"]:
+        if m["name"] not in FULL:
+            continue
+        t = row(m, "torch", 1)
+
+        def cell(r, speedup=False):
+            if not r:
+                return "-"
+            if not t:
+                return f"{r['ms']:.1f}"
+            ratio = t["ms"] / r["ms"]
+            if speedup:
+                return f"{r['ms']:.1f} ({ratio:.1f}x faster)" if ratio >= 1 else f"{r['ms']:.1f} ({1 / ratio:.1f}x slower)"
+            return f"{r['ms']:.1f} ({r['ms'] / t['ms']:.2f}x)"
+        lines.append(f"| {m['name']} | {cell(best_keras(m, 1))} | {_ms(t)} | {cell(row(m, 'tflite:fp32', 1))} | "
+                     f"{cell(row(m, 'tflite:int8', 1), True)} | {cell(row(m, 'tflite:int8-mixed', 1), True)} |")
+    return "\n".join(lines)
+
+
+def _ms(r, batch_note=False):
+    if not r:
+        return "-"
+    calls = " (8 calls)" if batch_note and "calls of batch 1" in (r.get("note") or "") else ""
+    return f"{r['ms']:.1f}{calls}" if r["ms"] < 200 else f"{r['ms']:.0f}{calls}"
+
+
+def runtime_table(report: dict, names: list[str]) -> str:
+    """Median ms at batch 1 and 8 of every runtime for `names`, side by side, and batch 1 against
+    each model's PyTorch peer."""
+    from export.bench import row
+    by = {m["name"]: m for m in report["models"]}
+    missing = [n for n in names if n not in by]
+    if missing:
+        raise ValueError(f"the report has no model {missing}")
+    ms = [by[n] for n in names]
+    head = ["runtime"] + [c for n in names for c in (f"{n} b1", "b8", "vs PyTorch, b1")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t, label in RUNTIMES.items():
+        if not any(row(m, t, 1) for m in ms):
+            continue
+        cells = [label]
+        for m in ms:
+            r1, peer = row(m, t, 1), row(m, "torch", 1)
+            cells += [_ms(r1), _ms(row(m, t, 8), batch_note=True),
+                      f"{r1['ms'] / peer['ms']:.2f}x" if r1 and peer else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+BLOCK = re.compile(r"(<!-- bench:([^>]*?) -->\n)(.*?)(<!-- /bench -->)", re.S)
+
+
+def block_body(report: dict, spec: str) -> str:
+    """What a `<!-- bench:SPEC -->` block holds: README's summary, or the named models' runtimes."""
+    names = spec.split()
+    return summary_table(report) if names == ["summary"] else runtime_table(report, names)
+
+
+def fill_pages(report: dict, pages=PAGES) -> list[Path]:
+    """Refill every generated block of `pages` from `report`; returns the pages that changed. A
+    block opened and not closed, or naming a model the report lacks, is an error (nothing written)."""
+    new = {}
+    for page in pages:
+        text = Path(page).read_text()
+        if text.count("<!-- bench:") != text.count("<!-- /bench -->"):
+            raise ValueError(f"{page}: every `<!-- bench:... -->` needs its `<!-- /bench -->`")
+
+        def table(mt, page=page):
+            try:
+                body = block_body(report, mt.group(2))
+            except ValueError as e:
+                raise ValueError(f"{page}: {e}") from None
+            return f"{mt.group(1)}{body}\n{mt.group(4)}"
+        filled = BLOCK.sub(table, text)
+        if filled != text:
+            new[Path(page)] = filled
+    for page, text in new.items():
+        page.write_text(text)
+    return list(new)
+
+
 def write_docs(report: dict, folder: Path = DOCS, command: str = "") -> list[Path]:
     from export.bench import markdown
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,6 +243,15 @@ def write_docs(report: dict, folder: Path = DOCS, command: str = "") -> list[Pat
     return [md, js, png]
 
 
+def _pages(report, out: Path) -> list[Path]:
+    """README's and the family pages' blocks, when the docs go to docs/ (not another --out) and the
+    report is of the full set."""
+    names = {m["name"] for m in report["models"]}
+    if Path(out).resolve() != DOCS.resolve() or not set(FULL) <= names:
+        return []
+    return fill_pages(report)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="models (default with --write-docs: the full set)")
@@ -163,7 +272,7 @@ def main(argv=None) -> int:
         p.error(f"--resume needs --write-docs and a saved partial report ({PARTIAL})")
     if args.from_json:
         report = json.loads(args.from_json.read_text())
-        for f in write_docs(report, args.out, report.get("command", "")):
+        for f in write_docs(report, args.out, report.get("command", "")) + _pages(report, args.out):
             print(f"wrote {f}")
         return 0
     try:
@@ -203,7 +312,7 @@ def main(argv=None) -> int:
     if args.write_docs and not args.names:   # the chart's other variants: batch 1, Keras only
         report["models"] += measure(CHART_ONLY, targets=CHART_TARGETS, batches=(1,))["models"]
     if args.write_docs:
-        for f in write_docs(report, args.out, command):
+        for f in write_docs(report, args.out, command) + _pages(report, args.out):
             print(f"wrote {f}")
     else:
         print(markdown(report))

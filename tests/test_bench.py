@@ -133,6 +133,34 @@ def test_targets_and_chart_from_a_report(tmp_path):
     assert "![reported top-1 vs measured latency](benchmarks.png)" in text and "### gfnet_xs" in text
 
 
+def test_generated_page_blocks_are_refilled_from_a_report(tmp_path):
+    """README's summary and a family page's runtime table come from the report; the text around
+    them is kept; an unclosed block or an unknown model writes nothing."""
+    doc = _docs_script()
+    se = {"name": "seresnet50", "family": "seresnet", "rows": [
+        _row("keras:function", 1, 90), _row("keras:fused", 1, 70), _row("torch", 1, 100), _row("torch", 8, 600),
+        _row("keras:fused", 8, 500), _row("tflite:fp32", 1, 50), _row("tflite:int8", 1, 20), _row("tflite:int8-mixed", 1, 125),
+        {**_row("tflite:fp32", 8, 400), "note": "batch 8: 8 calls of batch 1 (the graph is fixed at batch 1)"}]}
+    report = {"models": [se]}
+    page = tmp_path / "p.md"
+    page.write_text("intro\n<!-- bench:summary -->\nSTALE\n<!-- /bench -->\nmiddle\n"
+                    "<!-- bench:seresnet50 -->\n<!-- /bench -->\nend\n")
+    assert doc.fill_pages(report, [page]) == [page]
+    text = page.read_text()
+    assert text.startswith("intro\n<!-- bench:summary -->\n| model |") and "STALE" not in text
+    assert "| seresnet50 | 70.0 (0.70x) | 100.0 | 50.0 (0.50x) | 20.0 (5.0x faster) | 125.0 (1.2x slower) |" in text
+    assert "| Keras, tf.function | 90.0 | - | 0.90x |" in text
+    assert "| TFLite fp32, XNNPACK | 50.0 | 400 (8 calls) | 0.50x |" in text
+    assert "XLA" not in text and text.endswith("<!-- /bench -->\nend\n") and "\nmiddle\n" in text
+    assert doc.fill_pages(report, [page]) == []          # nothing new: not rewritten
+    for bad, why in (("<!-- bench:summary -->\nx\n", "needs its"), ("<!-- bench:gfnet_xs -->\n<!-- /bench -->", "gfnet_xs")):
+        other = tmp_path / "bad.md"
+        other.write_text(bad)
+        with pytest.raises(ValueError, match=why):
+            doc.fill_pages(report, [page, other])
+        assert other.read_text() == bad
+
+
 def test_a_stopped_docs_run_resumes_without_measuring_again(tmp_path, monkeypatch):
     """--write-docs saves the report after every model; --resume keeps those and measures the rest."""
     import export.bench as eb
