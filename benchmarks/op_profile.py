@@ -8,25 +8,36 @@ TensorFlow's own per-node timings (step stats) summed over `--runs` traced calls
 The session graph is what grappler optimizes for the frozen model (oneDNN fusions included),
 close to but not the same as Keras' tf.function; use it to see which kinds of op dominate, not
 as a latency figure (`zoo bench` is that). Weights: stand-ins with realistic batch-norm
-statistics (`export.testing.data_init`): op timings do not depend on the values.
+statistics (`export.testing.data_init`), and every weight a fresh model holds constant (zero
+biases, unit LayerNorm gains) perturbed: grappler removes an add of zeros, so with those the
+profile would miss the bias adds that a real checkpoint's graph runs.
 
-Figures (2026-12-03, idle 2-core AMD EPYC, 2 threads, batch 1, `... op_profile.py mobilevit_xxs`):
-22.6 ms a call (27.8 ms of op time a traced call); by op type Mul 21.1 %, BiasAdd 14.0 %,
-MatMul 12.8 %, AddV2 12.2 %, Transpose 9.7 %, Softmax 7.4 %, BatchMatMulV2 5.4 %, Conv2D 1.4 %
-(most convolutions run as grappler's fused oneDNN nodes, 6.8 %): half of the time is elementwise
-work (SiLU's multiply, bias adds, residual adds) run as separate kernels, a tenth the unfold /
-fold transposes, and the nine transformer blocks take 55 % of it. That is where a faster
-MobileViT on CPU has to come from.
+Figures (2026-12-05, idle 2-core Intel Xeon, 2 threads, batch 1, `... op_profile.py mobilevit_xxs`):
+21.5 ms a call, 16.1 ms of it op time (the rest is the executor's per-op cost); by kernel fused
+conv (+bias+swish) 19 %, fused matmul (+bias) 18 %, BatchMatMul 10 %, swish run alone (after the
+depthwise convs and the MLPs' first linear, which oneDNN cannot fuse it into) 9.5 %, transposes
+(unfold / fold, heads) 8.7 %, Mul (LayerNorm's pieces, attention scale) 7.5 %, softmax 6.3 %.
+The op type is the kernel that ran: fused kernels keep the name of a node they replaced (a conv
+fused with its swish is named like the multiply), so the graph's op type would misreport them.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import re
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _kernel(label: str) -> str | None:
+    """The op a traced node ran as, from its timeline label `name = Op(inputs)`: grappler's fused
+    kernels (`_MklNativeFusedConv2D`, `_MklSwish`...) keep the name of a node they replaced, so
+    the graph's op type for that name would misreport them."""
+    m = re.match(r"[^=]* = ([A-Za-z0-9_]+)\(", label)
+    return m.group(1) if m else None
 
 
 def profile(name: str, batch: int = 1, threads: int = 2, runs: int = 10, img_size=None):
@@ -40,6 +51,11 @@ def profile(name: str, batch: int = 1, threads: int = 2, runs: int = 10, img_siz
     from zoo.inference import inference_model
 
     model = inference_model(data_init(zoo.create(name, img_size=img_size)))
+    rng = np.random.default_rng(1)
+    for v in model.weights:
+        a = v.numpy()
+        if a.size > 1 and np.all(a == a.flat[0]):
+            v.assign((a + rng.uniform(-0.1, 0.1, a.shape)).astype(a.dtype))
     h, w, c = model.input_shape[1:]
     fn = tf.function(lambda x: model(x, training=False))
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function(tf.TensorSpec((batch, h, w, c), tf.float32)))
@@ -68,7 +84,7 @@ def profile(name: str, batch: int = 1, threads: int = 2, runs: int = 10, img_siz
                         us = (node.op_end_rel_micros - node.op_start_rel_micros) / runs
                         op = node.node_name.split(":")[0]
                         parts = op.split("/")
-                        by_type[types.get(op, "(grappler-made) " + node.timeline_label.split(" ")[0][:40])] += us
+                        by_type[_kernel(node.timeline_label) or types.get(op, op)] += us
                         by_scope["/".join(parts[1:3]) if len(parts) > 2 else op] += us
     return ms, by_type, by_scope
 
