@@ -491,3 +491,69 @@ def test_training_updates_batch_norm_inside_blocks():
     model.compile("sgd", "mse")
     model.fit(sample((4, 5, 5, 4)), np.zeros((4, 5, 5, 4), np.float32), epochs=1, verbose=0)
     assert not np.allclose(before, np.asarray(layer.rbr_dense.children_[1].moving_mean))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (2, 5, 7), (2, 3, 5, 7)])
+def test_zoo_dense_equals_keras_dense_on_every_rank(shape):
+    """`_nn.Dense` (a 2-D matmul over (rows, C), bias and activation before the reshape back) is
+    `keras.layers.Dense` with the same weights, the activation included, also with a dynamic batch."""
+    import tensorflow as tf
+
+    from zoo.layers._nn import Dense, gelu
+    ours, ref = Dense(4, activation=gelu), keras.layers.Dense(4, activation=gelu)
+    for layer in (ours, ref):
+        layer.build(shape)
+    rng = np.random.default_rng(0)
+    ref.set_weights([rng.standard_normal(v.shape).astype(np.float32) for v in ref.weights])
+    ours.set_weights(ref.get_weights())
+    x = rng.standard_normal(shape).astype(np.float32)
+    np.testing.assert_allclose(ours(x).numpy(), ref(x).numpy(), rtol=1e-6, atol=1e-6)
+    dynamic = tf.function(ours, input_signature=[tf.TensorSpec((None,) + shape[1:], tf.float32)])
+    np.testing.assert_allclose(dynamic(x).numpy(), ref(x).numpy(), rtol=1e-6, atol=1e-6)
+    assert ours.compute_output_shape(shape) == shape[:-1] + (4,)
+
+
+def _kernels_run(fn, shape):
+    """The op types TensorFlow ran for `fn` on a `shape` input, graph optimizer included (weights frozen)."""
+    import re
+
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    frozen = convert_variables_to_constants_v2(tf.function(fn).get_concrete_function(tf.TensorSpec(shape, tf.float32)))
+    with tf.Graph().as_default() as graph:
+        tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
+        inp = [op for op in graph.get_operations() if op.type == "Placeholder"][0].outputs[0]
+        with tf.compat.v1.Session(graph=graph) as sess:
+            meta = tf.compat.v1.RunMetadata()
+            sess.run(graph.get_operations()[-1].outputs[0], {inp: np.ones(shape, np.float32)},
+                     options=tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE), run_metadata=meta)
+    labels = [n.timeline_label for d in meta.step_stats.dev_stats for n in d.node_stats]
+    return {m.group(1) for m in (re.match(r"[^=]* = ([A-Za-z0-9_]+)\(", s) for s in labels) if m}
+
+
+def test_silu_and_dense_run_fused_with_the_op_before_them():
+    """What `_nn.silu` and `_nn.Dense` exist for: on Linux x86 with oneDNN (TensorFlow's default
+    there), conv + bias + silu runs as one fused conv kernel, and a Dense on (batch, N, C) tokens
+    with a bias and GELU as one fused matmul (Keras' own "silu" and rank-3 Dense leave a separate
+    swish / bias add). Elsewhere only that the functions compute what they should."""
+    import os
+    import platform
+
+    from zoo.layers._nn import Conv2d, dense, gelu, silu
+    rng = np.random.default_rng(0)
+    conv, fc = Conv2d(8, 3, padding=1), dense(8, "fc", activation=gelu)
+    conv.build((1, 6, 6, 4))
+    fc.build((2, 5, 4))
+    for layer in (conv, fc):
+        layer.set_weights([rng.uniform(-1, 1, v.shape).astype(np.float32) for v in layer.weights])
+    x = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)
+    np.testing.assert_allclose(silu(x).numpy(), x / (1 + np.exp(-x)), rtol=1e-6)
+    if not (platform.system() == "Linux" and platform.machine() == "x86_64"
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"):
+        pytest.skip("grappler's oneDNN fusions are Linux x86 only")
+    conv_ops = _kernels_run(lambda x: silu(conv(x)), (1, 6, 6, 4))
+    assert "_MklNativeFusedConv2D" in conv_ops and not conv_ops & {"_MklSwish", "Sigmoid", "Mul", "BiasAdd"}, conv_ops
+    keras_silu = _kernels_run(lambda x: keras.activations.silu(conv(x)), (1, 6, 6, 4))
+    assert "_MklSwish" in keras_silu, keras_silu   # what the written-out form saves
+    dense_ops = _kernels_run(fc, (2, 5, 4))
+    assert "_MklNativeFusedMatMul" in dense_ops and not dense_ops & {"AddV2", "BiasAdd", "Erf", "Mul"}, dense_ops

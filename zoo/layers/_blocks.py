@@ -9,14 +9,8 @@ import numbers
 import keras
 from keras import ops
 
-from ._nn import dense, gelu, neg_inf
+from ._nn import dense, get_activation, neg_inf
 from .base import register
-
-
-def _activation(act):
-    """The name "gelu" is the exact (erf) GELU of `_nn.gelu`, PyTorch's `nn.GELU` default; any
-    other name or callable goes through `keras.activations.get`."""
-    return gelu if act == "gelu" else keras.activations.get(act)
 
 
 @register
@@ -35,7 +29,7 @@ class Mlp(keras.layers.Layer):
         super().__init__(**kwargs)
         self.hidden_features, self.out_features, self.bias = hidden_features, out_features, bool(bias)
         self.act_name = act if isinstance(act, str) else keras.activations.serialize(act)
-        self.act = _activation(act)
+        self.act = get_activation(act)
         d1, d2 = drop if isinstance(drop, (tuple, list)) else (drop, drop)
         self.drop_rates = (float(d1), float(d2))
         self.drop1 = keras.layers.Dropout(self.drop_rates[0], name="drop1", dtype=self.dtype_policy)
@@ -49,7 +43,8 @@ class Mlp(keras.layers.Layer):
     def build(self, input_shape):
         hidden, out = self._widths(input_shape[-1])
         dt = self.dtype_policy
-        self.fc1 = dense(hidden, "fc1", dt, use_bias=self.bias)
+        # the activation runs inside fc1, where the 2-D matmul, bias and activation fuse (`_nn.Dense`)
+        self.fc1 = dense(hidden, "fc1", dt, use_bias=self.bias, activation=self.act)
         self.fc2 = dense(out, "fc2", dt, use_bias=self.bias)
         self.fc1.build(input_shape)
         self.fc2.build(tuple(input_shape[:-1]) + (self._fc2_features(hidden),))
@@ -59,7 +54,7 @@ class Mlp(keras.layers.Layer):
         return hidden
 
     def call(self, x, training=None):
-        x = self.drop1(self.act(self.fc1(x)), training=training)
+        x = self.drop1(self.fc1(x), training=training)
         return self.drop2(self.fc2(x), training=training)
 
     def compute_output_shape(self, input_shape):

@@ -152,7 +152,7 @@ class _GatedMlp(Mlp):
         return self.d_ff
 
     def call(self, x, training=None):
-        x = self.gate(self.drop1(self.act(self.fc1(x)), training=training))
+        x = self.gate(self.drop1(self.fc1(x), training=training))
         return self.drop2(self.fc2(x), training=training)
 
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._nn import Chain, Conv2d, batch_norm, channel_shuffle, conv_bn, dense, fuse_conv_bn
+from ._nn import Chain, Conv2d, batch_norm, channel_shuffle, conv_bn, dense, fuse_conv_bn, get_activation
 from .base import check_input, register
 
 
@@ -49,7 +49,7 @@ class _RepBase(keras.layers.Layer):
         self.input_channel, self.output_channel = input_channel, output_channel
         self.kernel_size, self.groups, self.stride, self.deploy = kernel_size, groups, stride, bool(deploy)
         self.activation_name = activation
-        self.act = keras.activations.get(activation)
+        self.act = get_activation(activation)
 
     def _deploy_conv(self, name):
         return Conv2d(self.output_channel, self.kernel_size, stride=self.stride, padding=self.kernel_size // 2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ._nn import get_activation
 from .base import check_input, register
 from ._util import make_divisible
 
@@ -37,7 +38,7 @@ class SEAttention(keras.layers.Layer):
         self.rd_channels = rd_channels
         self.rd_divisor = rd_divisor
         self.use_bias = use_bias
-        self.activation = keras.activations.get(activation)
+        self.activation = get_activation(activation)
         self.gate = keras.activations.get(gate)
         self._activation_name = activation
         self._gate_name = gate

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import keras
 
-from ..layers._nn import BN_EPS, BN_MOMENTUM, GroupedConv2D, torch_padding  # BN_*: PyTorch's defaults
+from ..layers._nn import BN_EPS, BN_MOMENTUM, GroupedConv2D, get_activation, torch_padding  # BN_*: PyTorch's defaults
 from ..layers.base import register
 
 
@@ -71,7 +71,7 @@ def batch_norm(x, name, eps=BN_EPS):
 
 
 def act(x, activation, name):
-    return keras.layers.Activation(activation, name=name)(x)
+    return keras.layers.Activation(get_activation(activation), name=name)(x)
 
 
 def max_pool(x, pool_size, stride, padding=0, ceil_mode=False, name=None):
