@@ -10,7 +10,7 @@ is copied by hand; tests/test_docs.py checks that they match docs/benchmarks.jso
 The full set: the models issue 16 names (seresnet50, seresnext50_32x4d, coatnet_0_rw_224,
 mobilevitv2_050, mobilevit_xxs) and the two families timm does not have (gfnet_xs, parnet_s) with
 every target at batch 1, 8 and 32 (`export.bench`: Keras eager / tf.function / XLA / fused
-inference form, SavedModel, TFLite fp32 / fp16 / int8 with XNNPACK, ONNX Runtime, and the PyTorch
+inference form / that form frozen, SavedModel, TFLite fp32 / fp16 / int8 with XNNPACK, ONNX Runtime, and the PyTorch
 model on the same synthetic weights), then more variants of each family with published accuracy
 at batch 1 (Keras fused inference form only) for the chart: the source's reported ImageNet top-1
 against the measured Keras batch-1 latency. Same threads for every runtime (--threads, default 2).
@@ -41,7 +41,9 @@ PARTIAL = ROOT / "build" / "bench-report.json"
 PAGES = (ROOT / "README.md", DOCS / "coatnet.md", DOCS / "mobilevit.md", DOCS / "gfnet.md", DOCS / "parnet.md")
 RUNTIMES = {"keras:function": "Keras, tf.function", "keras:xla": "Keras under XLA",
             "keras:fused": "Keras, `zoo.inference_model` (fused inference form)",
-            "keras:fused-xla": "... same under XLA", "saved_model": "SavedModel (serves the inference form)",
+            "keras:fused-xla": "... same under XLA",
+            "keras:frozen": "Keras, `zoo.inference_function` (the fused form frozen)",
+            "saved_model": "SavedModel (serves the inference form)",
             "tflite:fp32": "TFLite fp32, XNNPACK", "tflite:fp16": "TFLite fp16, XNNPACK", "tflite:int8": "TFLite int8",
             "tflite:int8-mixed": "TFLite int8-mixed", "onnx": "ONNX Runtime", "torch": "PyTorch peer (eager)"}
 

@@ -1,6 +1,6 @@
-"""One benchmark for a zoo model: the Keras model (eager, tf.function, XLA, and its fused inference
-form), its artifacts (SavedModel, TFLite fp32/fp16/int8/int8-mixed with XNNPACK, ONNX Runtime) and the PyTorch
-reference on the same weights, all on the same input, in one process, with the same thread count.
+"""One benchmark for a zoo model: the Keras model (eager, tf.function, XLA, its fused inference
+form, and that form frozen: `zoo.inference_function`), its artifacts (SavedModel, TFLite
+fp32/fp16/int8/int8-mixed with XNNPACK, ONNX Runtime) and the PyTorch reference on the same weights, all on the same input, in one process, with the same thread count.
 
     from export.bench import bench_models, markdown
     report = bench_models(["seresnet50"], batches=(1, 8, 32), threads=2)
@@ -35,11 +35,12 @@ from zoo.errors import InvalidArgumentError, ZooError
 
 from .tflite import INTEGER
 
-KERAS_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla")
+KERAS_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla", "keras:frozen")
 ARTIFACT_TARGETS = ("saved_model", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8", "tflite:int8-mixed",
                     "onnx")
 ALL_TARGETS = KERAS_TARGETS + ARTIFACT_TARGETS + ("torch",)
-DEFAULT_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla", "saved_model",
+DEFAULT_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla", "keras:frozen",
+                   "saved_model",
                    "tflite:fp32", "tflite:fp16", "tflite:int8", "tflite:int8-mixed", "onnx", "torch")
 DEFAULT_BATCHES = (1, 8, 32)
 CALIBRATION_IMAGES = 64
@@ -273,6 +274,10 @@ def _keras_runner(model, mode: str):
     import tensorflow as tf
     if mode == "eager":
         return lambda xb: model(xb, training=False).numpy()
+    if mode == "frozen":   # the (already fused) model's graph, weights as constants
+        from zoo.inference import inference_function
+        fn = inference_function(model, fuse=False)
+        return lambda xb: fn(xb).numpy()
     fn = tf.function(lambda t: model(t, training=False), jit_compile=mode == "xla", reduce_retracing=True)
     return lambda xb: fn(xb).numpy()
 
@@ -332,9 +337,9 @@ def build_targets(model, targets, folder: Path, *, threads: int, torch_model=Non
         fmt, _, mode = t.partition(":")
         if t in KERAS_TARGETS:
             m = model
-            if mode.startswith("fused"):
+            if mode.startswith(("fused", "frozen")):
                 fused = fused or inference_model(model)
-                m, mode = fused, {"fused": "function", "fused-xla": "xla"}[mode]
+                m, mode = fused, {"fused": "function", "fused-xla": "xla", "frozen": "frozen"}[mode]
             run = _keras_runner(m, mode)
             out.append(Target(t, lambda b, run=run: (lambda x, p: run(tf.constant(x))), weights_mb))
         elif t == "torch":
@@ -494,7 +499,7 @@ def row(model_report: dict, target: str, batch: int) -> dict | None:
 
 
 def best_keras(model_report: dict, batch: int, modes=("keras:function", "keras:xla", "keras:fused",
-                                                         "keras:fused-xla")) -> dict | None:
+                                                         "keras:fused-xla", "keras:frozen")) -> dict | None:
     """The fastest compiled Keras row at `batch` (eager is not a deployment mode)."""
     rows = [r for t in modes if (r := row(model_report, t, batch))]
     return min(rows, key=lambda r: r["ms"]) if rows else None

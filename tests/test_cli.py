@@ -41,7 +41,7 @@ def test_predict_with_local_weights(capsys, checkpoints, tmp_path):
 
 
 def test_predict_in_batches_gives_what_the_model_gives(capsys, checkpoints, tmp_path):
-    """Several batches (the last one padded) through the fused inference form: the same top-3 and
+    """Several batches (the last one padded) through the frozen inference form: the same top-3 and
     probabilities as the model called directly, for every image, in order."""
     from PIL import Image
 

@@ -75,3 +75,41 @@ def test_depthwise_fold_and_nothing_to_fuse():
 def test_inference_model_rejects_what_is_not_a_functional_model():
     with pytest.raises(zoo.ZooError, match="functional"):
         inference_model(keras.layers.Dense(3))
+
+
+def _graph_ops(fn_graph):
+    return {op.type for op in fn_graph.get_operations()}
+
+
+@pytest.mark.parametrize("name", ["seresnet18", "mobilevit_xxs"])
+def test_inference_function_is_the_model_with_its_weights_as_constants(name):
+    """The frozen forward pass gives the model's outputs, reads no variable, and keeps its own
+    weights: changing the model afterwards does not change it."""
+    import tensorflow as tf
+    model = testing.data_init(zoo.create(name, img_size=64))
+    fn = zoo.inference_function(model)
+    x = np.random.default_rng(2).standard_normal((3, 64, 64, 3)).astype(np.float32)
+    ref = model.predict(x, verbose=0)
+    out = fn(x).numpy()
+    assert out.shape == ref.shape
+    assert np.max(np.abs(out - ref)) <= 1e-5 * np.max(np.abs(ref))
+    graph = tf.function(fn).get_concrete_function(tf.TensorSpec((None, 64, 64, 3), tf.float32)).graph
+    assert not _graph_ops(graph) & {"ReadVariableOp", "VarHandleOp", "ResourceGather"}
+    for v in model.weights:
+        v.assign(np.zeros(v.shape, v.dtype))
+    np.testing.assert_array_equal(fn(x).numpy(), out)
+
+
+def test_inference_function_keeps_the_output_nesting_and_checks_its_arguments():
+    model = zoo.create("seresnet18", img_size=64, features_only=True, out_indices=(1, 3))
+    x = np.random.default_rng(3).standard_normal((2, 64, 64, 3)).astype(np.float32)
+    ref = model.predict(x, verbose=0)
+    out = zoo.inference_function(model, batch_size=2, fuse=False)(x)
+    assert isinstance(out, list) and len(out) == len(ref) == 2
+    for a, b in zip(out, ref):
+        assert np.max(np.abs(a.numpy() - b)) <= 1e-5 * np.max(np.abs(b))
+    with pytest.raises(zoo.ZooError, match="batch_size"):
+        zoo.inference_function(model, batch_size=0)
+    a, b = keras.Input((4,)), keras.Input((4,))
+    with pytest.raises(zoo.ZooError, match="one input"):
+        zoo.inference_function(keras.Model([a, b], keras.layers.Add()([a, b])))

@@ -37,6 +37,7 @@ _LAZY = {
     "freeze": ("train", "freeze"),
     "unfreeze": ("train", "unfreeze"),
     "inference_model": ("inference", "inference_model"),
+    "inference_function": ("inference", "inference_function"),
 }
 
 __all__ = [*_LAZY, "ZooError", "UnknownModelError", "InvalidArgumentError", "CheckpointError",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-TARGETS_HELP = ("keras:eager keras:function keras:xla keras:fused keras:fused-xla saved_model tflite:fp32 "
+TARGETS_HELP = ("keras:eager keras:function keras:xla keras:fused keras:fused-xla keras:frozen saved_model tflite:fp32 "
                 "tflite:fp16 tflite:dynamic tflite:int8 tflite:int8-mixed onnx torch (default: all but tflite:dynamic)")
 
 

@@ -136,16 +136,18 @@ def cmd_predict(args):
 
 def _predict_batches(model, images, name, batch_size):
     """Logits of `images`, `batch_size` at a time: each chunk read and preprocessed when its turn
-    comes (memory stays one batch), through one compiled forward pass of the inference form
-    (zoo.inference_model; every chunk padded to the batch shape, so it is traced once)."""
+    comes (memory stays one batch), through one compiled forward pass: for more than one batch,
+    the inference form frozen (zoo.inference_function; every chunk padded to the batch shape, so
+    it is traced once)."""
     import numpy as np
     import tensorflow as tf
 
     import zoo
     n = len(images)
-    if n > batch_size:   # folding costs one clone and check: worth it when it runs more than once
-        model = zoo.inference_model(model)
-    fwd = tf.function(lambda t: model(t, training=False))
+    if n > batch_size:   # folding and freezing cost a clone and a trace: worth it when it runs more than once
+        fwd = zoo.inference_function(model, batch_size=batch_size)
+    else:
+        fwd = tf.function(lambda t: model(t, training=False))
     chunks = range(0, n, batch_size)
     if n > batch_size:
         from tqdm import tqdm
