@@ -36,8 +36,9 @@ CHART_ONLY = ("seresnext26d_32x4d", "ecaresnet26t", "ecaresnet50d", "legacy_sere
 CHART_TARGETS = ("keras:fused",)
 DOCS = ROOT / "docs"
 PARTIAL = ROOT / "build" / "bench-report.json"
-# pages with generated blocks: `<!-- bench:summary -->` (README's table) or `<!-- bench:NAME ... -->`
-# (a runtime table of those models), each closed by `<!-- /bench -->`; --write-docs refills them
+# pages with generated blocks: `<!-- bench:summary -->` (README's table), `<!-- bench:NAME ... -->`
+# (a runtime table of those models) or `<!-- bench:targets NAME ... -->` (issue 16's verdicts on
+# them), each closed by `<!-- /bench -->`; --write-docs refills them
 PAGES = (ROOT / "README.md", DOCS / "coatnet.md", DOCS / "mobilevit.md", DOCS / "gfnet.md", DOCS / "parnet.md")
 RUNTIMES = {"keras:function": "Keras, tf.function", "keras:xla": "Keras under XLA",
             "keras:fused": "Keras, `zoo.inference_model` (fused inference form)",
@@ -192,10 +193,46 @@ def runtime_table(report: dict, names: list[str]) -> str:
 BLOCK = re.compile(r"(<!-- bench:([^>]*?) -->\n)(.*?)(<!-- /bench -->)", re.S)
 
 
+def targets_table(report: dict, names: list[str] | None = None) -> str:
+    """Issue 16's verdicts (`targets_met`), all of them or those on the named models."""
+    if names is not None:
+        missing = [n for n in names if n not in {m["name"] for m in report["models"]}]
+        if missing or not names:
+            raise ValueError(f"the report has no model {missing}" if missing else "bench:targets needs model names")
+    lines = ["| check | measured | verdict |", "|---|---|---|"]
+    for what, value, verdict in targets_met(report):
+        if names is None or what.split(" ", 1)[0] in names:
+            lines.append(f"| {what} | {'-' if value is None else format(value, '.2f')} | {verdict} |")
+    return "\n".join(lines)
+
+
+def measured_line(report: dict, names=()) -> str:
+    """Where and when the report was measured (and, per model in `names`, its size and how close
+    its PyTorch peer's logits were), so that no page copies that by hand; "" without a machine."""
+    m = report.get("machine")
+    if not m:
+        return ""
+    text = (f"Measured {report.get('date', '?')} on {m['cpu']}, {m['threads']} threads of {m['cores']} cores "
+            f"(load average {m.get('load_before')} before, {m.get('load_after')} after)")
+    by = {x["name"]: x for x in report["models"]}
+    for n in names:
+        x = by[n]
+        peer = f", PyTorch peer's logits within {x['peer_max_rel_diff']:.1g} of ours" \
+            if x.get("peer_max_rel_diff") is not None else ""
+        text += f"; {n} at {x['img_size']} px, {x['gflop']:.1f} GFLOP/image{peer}"
+    return text + ".\n\n"
+
+
 def block_body(report: dict, spec: str) -> str:
-    """What a `<!-- bench:SPEC -->` block holds: README's summary, or the named models' runtimes."""
+    """What a `<!-- bench:SPEC -->` block holds: where it was measured, then README's summary or
+    the named models' runtimes."""
     names = spec.split()
-    return summary_table(report) if names == ["summary"] else runtime_table(report, names)
+    if names == ["summary"]:
+        return measured_line(report) + summary_table(report)
+    if names[:1] == ["targets"]:
+        return targets_table(report, names[1:])
+    table = runtime_table(report, names)   # first: it names a model the report lacks
+    return measured_line(report, names) + table
 
 
 def fill_pages(report: dict, pages=PAGES) -> list[Path]:
@@ -236,9 +273,7 @@ def write_docs(report: dict, folder: Path = DOCS, command: str = "") -> list[Pat
              + (f" The run was resumed (`--resume`) after {', '.join(report['resumed'])}: the models after them were "
                 "measured in a second process." if report.get("resumed") else ""), "",
              "![reported top-1 vs measured latency](benchmarks.png)", "",
-             "## Issue 16's targets", "", "| check | measured | verdict |", "|---|---|---|"]
-    for what, value, verdict in targets_met(report):
-        lines.append(f"| {what} | {'-' if value is None else format(value, '.2f')} | {verdict} |")
+             "## Issue 16's targets", "", targets_table(report)]
     lines += ["", "## Every model", "", markdown(report), ""]
     md = folder / "benchmarks.md"
     md.write_text("\n".join(lines))

@@ -1,6 +1,7 @@
 """One benchmark for a zoo model: the Keras model (eager, tf.function, XLA, its fused inference
 form, and that form frozen: `zoo.inference_function`), its artifacts (SavedModel, TFLite
-fp32/fp16/int8/int8-mixed with XNNPACK, ONNX Runtime) and the PyTorch reference on the same weights, all on the same input, in one process, with the same thread count.
+fp32/fp16/int8/int8-mixed with XNNPACK, ONNX Runtime) and the PyTorch reference on the same
+weights, all on the same input, in one process, with the same thread count.
 
     from export.bench import bench_models, markdown
     report = bench_models(["seresnet50"], batches=(1, 8, 32), threads=2)

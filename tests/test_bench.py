@@ -160,6 +160,23 @@ def test_generated_page_blocks_are_refilled_from_a_report(tmp_path):
         with pytest.raises(ValueError, match=why):
             doc.fill_pages(report, [page, other])
         assert other.read_text() == bad
+    # a measured report says where and when above each table, so that no page copies it by hand
+    se.update(img_size=224, gflop=8.2, peer_max_rel_diff=6e-7)
+    report.update(date="2026-12-06", machine={"cpu": "CPU X", "threads": 2, "cores": 2, "load_before": 0.1,
+                                              "load_after": 0.4})
+    assert doc.fill_pages(report, [page]) == [page]
+    text = page.read_text()
+    where = "Measured 2026-12-06 on CPU X, 2 threads of 2 cores (load average 0.1 before, 0.4 after)"
+    assert f"<!-- bench:summary -->\n{where}.\n\n| model |" in text
+    assert f"<!-- bench:seresnet50 -->\n{where}; seresnet50 at 224 px, 8.2 GFLOP/image, PyTorch peer's logits " \
+           "within 6e-07 of ours.\n\n| runtime |" in text
+    verdicts = tmp_path / "v.md"   # issue 16's verdicts on the named models only
+    verdicts.write_text("<!-- bench:targets seresnet50 -->\n<!-- /bench -->\n")
+    assert doc.fill_pages(report, [verdicts]) == [verdicts]
+    text = verdicts.read_text()
+    assert "| seresnet50 Keras (best compiled: keras:fused) / torch, batch 1 | 0.70 | met (1.14x of the target 0.8) |" \
+        in text and "| seresnet50 int8 speed-up over torch, batch 1 | 5.00 | met" in text
+    assert "coatnet" not in text and "gfnet" not in text
 
 
 def test_a_stopped_docs_run_resumes_without_measuring_again(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ with 2 threads this makes seresnet50 ~10% faster at batch 1 and ~20% at batch 8 
 mode, within 1e-5 of their scale) before it is returned. It is for inference only: its batch norms
 are gone, so it cannot be fine-tuned; `zoo bench` and the TF Serving SavedModel
 (`export.to_saved_model`) use it. `inference_function(model)` freezes it into one TensorFlow graph
-with its weights as constants, the fastest way TensorFlow runs it (`zoo predict` uses that).
+with its weights as constants, which TensorFlow runs faster still (`zoo predict` uses that).
 """
 from __future__ import annotations
 
