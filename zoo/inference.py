@@ -135,10 +135,11 @@ def inference_function(model: keras.Model, *, batch_size: int | None = None, fus
     """`model`'s forward pass in inference mode as a TensorFlow function whose weights are
     constants of its graph (a frozen graph), for running many batches: grappler folds what
     depends on weights alone and oneDNN prepares each constant filter once instead of re-reading
-    a variable on every call. Measured 2026-12-06 (idle 2-core Intel Xeon, 2 threads, against the
-    same inference form under `tf.function`, interleaved): seresnet50 0.85x the time at batch 1,
-    0.95x at batch 8; mobilevit_xxs and mobilevitv2_050 0.90x, coatnet_0_rw_224 0.97x
-    (`zoo bench NAME --targets keras:fused keras:frozen`).
+    a variable on every call. Measured 2026-12-06 (2-core Intel Xeon, 2 threads, against the same
+    inference form under `tf.function`, in the same run; docs/benchmarks.json): batch 1, the CNNs
+    take 0.84-0.89x the time (seresnet50 0.89, seresnext50_32x4d 0.84, parnet_s 0.87), the hybrids
+    gain nothing (coatnet_0_rw_224, mobilevit*, gfnet_xs 0.99-1.02); batch 8, seresnet50 0.87.
+    (`zoo bench NAME --targets keras:fused keras:frozen`.)
 
     fuse: freeze `inference_model(model)` (batch norms folded, blocks fused; proven equal), not
     `model` itself. batch_size: fix the batch dimension (None: any). Returns a callable taking a
