@@ -167,15 +167,20 @@ def _ms(r, batch_note=False):
     return f"{r['ms']:.1f}{calls}" if r["ms"] < 200 else f"{r['ms']:.0f}{calls}"
 
 
-def runtime_table(report: dict, names: list[str]) -> str:
-    """Median ms at batch 1 and 8 of every runtime for `names`, side by side, and batch 1 against
-    each model's PyTorch peer."""
-    from export.bench import row
+def _models(report: dict, names) -> list[dict]:
+    """The named models' reports, in order; a ValueError naming those the report lacks."""
     by = {m["name"]: m for m in report["models"]}
     missing = [n for n in names if n not in by]
     if missing:
         raise ValueError(f"the report has no model {missing}")
-    ms = [by[n] for n in names]
+    return [by[n] for n in names]
+
+
+def runtime_table(report: dict, names: list[str]) -> str:
+    """Median ms at batch 1 and 8 of every runtime for `names`, side by side, and batch 1 against
+    each model's PyTorch peer."""
+    from export.bench import row
+    ms = _models(report, names)
     head = ["runtime"] + [c for n in names for c in (f"{n} b1", "b8", "vs PyTorch, b1")]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t, label in RUNTIMES.items():
@@ -195,10 +200,8 @@ BLOCK = re.compile(r"(<!-- bench:([^>]*?) -->\n)(.*?)(<!-- /bench -->)", re.S)
 
 def targets_table(report: dict, names: list[str] | None = None) -> str:
     """Issue 16's verdicts (`targets_met`), all of them or those on the named models."""
-    if names is not None:
-        missing = [n for n in names if n not in {m["name"] for m in report["models"]}]
-        if missing or not names:
-            raise ValueError(f"the report has no model {missing}" if missing else "bench:targets needs model names")
+    if names is not None and not _models(report, names):
+        raise ValueError("bench:targets needs model names")
     lines = ["| check | measured | verdict |", "|---|---|---|"]
     for what, value, verdict in targets_met(report):
         if names is None or what.split(" ", 1)[0] in names:
@@ -214,9 +217,8 @@ def measured_line(report: dict, names=()) -> str:
         return ""
     text = (f"Measured {report.get('date', '?')} on {m['cpu']}, {m['threads']} threads of {m['cores']} cores "
             f"(load average {m.get('load_before')} before, {m.get('load_after')} after)")
-    by = {x["name"]: x for x in report["models"]}
-    for n in names:
-        x = by[n]
+    for x in _models(report, names):
+        n = x["name"]
         peer = f", PyTorch peer's logits within {x['peer_max_rel_diff']:.1g} of ours" \
             if x.get("peer_max_rel_diff") is not None else ""
         text += f"; {n} at {x['img_size']} px, {x['gflop']:.1f} GFLOP/image{peer}"
@@ -231,8 +233,7 @@ def block_body(report: dict, spec: str) -> str:
         return measured_line(report) + summary_table(report)
     if names[:1] == ["targets"]:
         return targets_table(report, names[1:])
-    table = runtime_table(report, names)   # first: it names a model the report lacks
-    return measured_line(report, names) + table
+    return measured_line(report, names) + runtime_table(report, names)
 
 
 def fill_pages(report: dict, pages=PAGES) -> list[Path]:

@@ -40,9 +40,10 @@ KERAS_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "k
 ARTIFACT_TARGETS = ("saved_model", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8", "tflite:int8-mixed",
                     "onnx")
 ALL_TARGETS = KERAS_TARGETS + ARTIFACT_TARGETS + ("torch",)
-DEFAULT_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla", "keras:frozen",
-                   "saved_model",
-                   "tflite:fp32", "tflite:fp16", "tflite:int8", "tflite:int8-mixed", "onnx", "torch")
+DEFAULT_TARGETS = tuple(t for t in ALL_TARGETS if t != "tflite:dynamic")
+COMPILED_KERAS = tuple(t for t in KERAS_TARGETS if t != "keras:eager")   # eager is not a deployment mode
+# the Keras modes that run the inference form (zoo.inference_model), and how each runs it
+ON_FUSED = {"fused": "function", "fused-xla": "xla", "frozen": "frozen"}
 DEFAULT_BATCHES = (1, 8, 32)
 CALIBRATION_IMAGES = 64
 
@@ -338,9 +339,9 @@ def build_targets(model, targets, folder: Path, *, threads: int, torch_model=Non
         fmt, _, mode = t.partition(":")
         if t in KERAS_TARGETS:
             m = model
-            if mode.startswith(("fused", "frozen")):
+            if mode in ON_FUSED:
                 fused = fused or inference_model(model)
-                m, mode = fused, {"fused": "function", "fused-xla": "xla", "frozen": "frozen"}[mode]
+                m, mode = fused, ON_FUSED[mode]
             run = _keras_runner(m, mode)
             out.append(Target(t, lambda b, run=run: (lambda x, p: run(tf.constant(x))), weights_mb))
         elif t == "torch":
@@ -499,8 +500,7 @@ def row(model_report: dict, target: str, batch: int) -> dict | None:
     return None
 
 
-def best_keras(model_report: dict, batch: int, modes=("keras:function", "keras:xla", "keras:fused",
-                                                         "keras:fused-xla", "keras:frozen")) -> dict | None:
+def best_keras(model_report: dict, batch: int, modes=COMPILED_KERAS) -> dict | None:
     """The fastest compiled Keras row at `batch` (eager is not a deployment mode)."""
     rows = [r for t in modes if (r := row(model_report, t, batch))]
     return min(rows, key=lambda r: r["ms"]) if rows else None
