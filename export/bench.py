@@ -46,23 +46,37 @@ COMPILED_KERAS = tuple(t for t in KERAS_TARGETS if t != "keras:eager")   # eager
 ON_FUSED = {"fused": "function", "fused-xla": "xla", "frozen": "frozen"}
 DEFAULT_BATCHES = (1, 8, 32)
 CALIBRATION_IMAGES = 64
+TIMED_PER_TURN = 2   # timed calls of a target in each turn, after its untimed settle call (interleaved_times)
 
 
 # ---------------------------------------------------------------------------------------------
 # timing and memory
 
-def interleaved_times(fns: dict, warmup: int, repeats: int) -> dict[str, list[float]]:
-    """Milliseconds of every call of each zero-argument callable in `fns`, after `warmup` untimed
-    calls of each, timed in turns (a, b, a, b, ...) so that a load change hits all alike."""
+def interleaved_times(fns: dict, warmup: int, repeats: int, run: int = TIMED_PER_TURN) -> dict[str, list[float]]:
+    """Milliseconds of `repeats` timed calls of each zero-argument callable in `fns`, after `warmup`
+    untimed calls of each, taken in turns (a, b, a, b, ...) so that a load change hits all alike.
+
+    With more than one callable, each turn is one untimed settle call and then up to `run` timed
+    calls: no timed call directly follows another runtime's. PyTorch's OpenMP threads, XNNPACK's
+    and TensorFlow's pools keep spinning on the cores for a while after a call; measured
+    2026-12-06 (2-core Xeon, mobilevit_xxs batch 1, frozen Keras vs timm), a Keras call right after
+    a timm call took 1.40x its time in a run of its own, timm's 1.10x; after one settle call, both
+    within noise of their own runs, which is how a deployment calls a model."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
+    if run < 1:
+        raise ValueError(f"run must be >= 1; got {run}")
+    settle = len(fns) > 1
     times = {k: [] for k in fns}
-    for _ in range(repeats):
+    while any(len(v) < repeats for v in times.values()):
         for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(1e3 * (time.perf_counter() - t))
+            if settle:
+                fn()
+            for _ in range(min(run, repeats - len(times[k]))):
+                t = time.perf_counter()
+                fn()
+                times[k].append(1e3 * (time.perf_counter() - t))
     return times
 
 
@@ -467,7 +481,7 @@ def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, war
     threads = set_threads(threads)
     machine = machine_info(threads)
     report = {"machine": machine, "settings": {"batches": list(batches), "warmup": warmup, "repeats_batch1": repeats,
-                                               "threads": threads},
+                                               "threads": threads, "timed_per_turn": TIMED_PER_TURN},
               "date": time.strftime("%Y-%m-%d"), "models": []}
     for name in names:
         report["models"].append(bench_model(name, targets=targets, batches=batches, warmup=warmup, repeats=repeats,
@@ -510,6 +524,14 @@ def _f(v, fmt="{:.1f}"):
     return "-" if v is None else fmt.format(v)
 
 
+def _turns(settings: dict) -> str:
+    """How the report's calls took turns (reports before 2026-12-06 timed every call in turn)."""
+    if not settings.get("timed_per_turn"):
+        return "targets took turns call by call (a call could follow another runtime's, whose threads still spin)."
+    return (f"targets take turns, each turn one untimed call (another runtime's threads still spin after its "
+            f"call) and then {settings['timed_per_turn']} timed.")
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown: the machine, then one table per model."""
     m = report["machine"]
@@ -525,9 +547,9 @@ def markdown(report: dict) -> str:
              f"the cores, and PyTorch suffers most from that). "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
              "",
-             f"Each row: median of interleaved calls (batch 1: {s['repeats_batch1']} calls, fewer for larger batches) "
-             f"after {s['warmup']} warm-up calls, p25-p75 in brackets. `vs torch`: the row's median over the PyTorch "
-             f"model's at the same batch (below 1: faster)."]
+             f"Each row: median of timed calls (batch 1: {s['repeats_batch1']}, fewer for larger batches) after "
+             f"{s['warmup']} warm-up calls, p25-p75 in brackets; " + _turns(s) + " `vs torch`: the row's median "
+             "over the PyTorch model's at the same batch (below 1: faster)."]
     for mr in report["models"]:
         lines += ["", f"### {mr['name']} ({mr['family']}, {mr['img_size']} px, {mr['gflop']:.2f} GFLOP/image, "
                       f"{mr['params'] / 1e6:.1f} M params)", "",

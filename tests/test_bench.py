@@ -67,6 +67,19 @@ def test_flops_per_cycle_reads_the_vector_units():
     assert bench.flops_per_cycle({"flags": "fma avx2"})[0] == 32
 
 
+def test_no_timed_call_directly_follows_another_targets_call():
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in "ab"}
+    times = bench.interleaved_times(fns, warmup=1, repeats=5, run=2)
+    assert {k: len(v) for k, v in times.items()} == {"a": 5, "b": 5}
+    # warm-up, then turns: an untimed settle call and up to two timed ones of each target
+    assert "".join(calls) == "ab" + "aaabbb" * 2 + "aabb"
+    calls.clear()
+    assert len(bench.interleaved_times({"a": fns["a"]}, 0, 3)["a"]) == 3 and calls == ["a"] * 3   # alone: no settle
+    with pytest.raises(ValueError, match="run must be"):
+        bench.interleaved_times(fns, 0, 1, run=0)
+
+
 def test_rss_increase_sees_an_allocation():
     out = {}
     with bench.rss_increase(out):
