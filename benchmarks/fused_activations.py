@@ -1,23 +1,28 @@
-"""The zoo's `_nn.silu` (x * sigmoid(x) written out) and `_nn.Dense` (a rank>2 input as one 2-D
-matmul, bias and activation before the reshape back) against Keras' own "silu" (`tf.nn.silu`) and
-`keras.layers.Dense`, on whole models, measured in the same run.
+"""The zoo's `_nn.silu` (x * sigmoid(x) written out), `_nn.Dense` (a rank>2 input as one 2-D
+matmul, bias and activation before the reshape back) and `_nn.LayerNorm` (PyTorch's formula)
+against Keras' own "silu" (`tf.nn.silu`), `keras.layers.Dense` and `keras.layers.
+LayerNormalization`, on whole models, measured in the same run.
 
     .venv/bin/python benchmarks/fused_activations.py                       # the four hybrids
     .venv/bin/python benchmarks/fused_activations.py gfnet_xs --repeats 60
 
 Each model is built twice, once as the zoo builds it and once with Keras' forms put back (the
-activation table of `zoo.layers._nn` and `Dense.call`), with the same weights: `export.testing.
+activation table of `zoo.layers._nn`, `Dense.call` and `LayerNormalization.call`), with the same weights: `export.testing.
 data_init`, then every weight a fresh model holds constant (zero biases, unit gains) perturbed,
 since grappler drops an add of zeros and a real checkpoint has none. Both inference forms
 (`zoo.inference_model`) run under tf.function with 2 threads, calls interleaved; printed: the
 median ms of each, zoo / keras (< 1: the zoo's forms are faster) and the largest difference of
 their logits over their scale.
 
-Figures (2026-12-05, idle 2-core Intel Xeon, 2 threads, 30 calls at batch 1, 7 at batch 8),
-zoo / keras: coatnet_0_rw_224 0.93 (b1) 0.94 (b8), gfnet_xs 0.93 0.93, mobilevitv2_050 0.98 0.96,
-mobilevit_xxs 1.02 1.02 (noise: its SiLUs follow depthwise convs, which oneDNN does not fuse a
-swish into, and its MLPs' first linear, likewise). Logits equal to 3e-7 of their scale (GELU's
-fused kernel); bitwise where only SiLU and bias fusions apply.
+Figures (2026-12-05, idle 2-core Intel Xeon, 2 threads, 30 calls at batch 1, 7 at batch 8), SiLU
+and Dense, zoo / keras: coatnet_0_rw_224 0.93 (b1) 0.94 (b8), gfnet_xs 0.93 0.93, mobilevitv2_050
+0.98 0.96, mobilevit_xxs 1.02 1.02 (noise: its SiLUs follow depthwise convs, which oneDNN does not
+fuse a swish into, and its MLPs' first linear, likewise). Logits equal to 3e-7 of their scale
+(GELU's fused kernel); bitwise where only SiLU and bias fusions apply.
+LayerNorm alone (`--forms layernorm`, 2026-12-06, same machine, load ~1.5, batch 1; two runs, the
+second with this script): mobilevit_xxs 0.94 / 0.97, gfnet_xs 0.95 / 0.95, coatnet_0_rw_224
+0.97 / 0.96 (its LayerNorm2d had this form already: against Keras'). Batch 8 was noise on that
+machine: mobilevitv2_050, which has no LayerNorm (its two models are the same), read 1.22.
 """
 from __future__ import annotations
 
@@ -29,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 MODELS = ("mobilevit_xxs", "mobilevitv2_050", "coatnet_0_rw_224", "gfnet_xs")
+FORMS = ("silu", "dense", "layernorm")
 
 
-def build(name: str, keras_forms: bool):
-    """`zoo.inference_model` of `name` (stand-in weights), with Keras' silu and Dense if asked."""
+def build(name: str, keras_forms=()):
+    """`zoo.inference_model` of `name` (stand-in weights), with Keras' forms of those of FORMS named."""
     import keras
 
     import zoo
@@ -41,16 +47,19 @@ def build(name: str, keras_forms: bool):
     from zoo.layers import _nn
 
     saved = dict(_nn._ACTIVATIONS)
-    if keras_forms:
+    if "silu" in keras_forms:
         _nn._ACTIVATIONS.update(silu=keras.activations.silu, swish=keras.activations.silu)
     try:
         model = inference_model(data_init(zoo.create(name)))
     finally:
         _nn._ACTIVATIONS.update(saved)
-    if keras_forms:   # per instance, so that the zoo's own model keeps _nn.Dense.call
-        for layer in model._flatten_layers():
-            if isinstance(layer, _nn.Dense):
-                layer.call = keras.layers.Dense.call.__get__(layer)
+    classes = {"dense": (_nn.Dense, keras.layers.Dense), "layernorm": (_nn.LayerNorm, keras.layers.LayerNormalization)}
+    for form in keras_forms:   # per instance, so that the zoo's own model keeps the zoo's calls
+        if form in classes:
+            cls, keras_cls = classes[form]
+            for layer in model._flatten_layers():
+                if isinstance(layer, cls):
+                    layer.call = keras_cls.call.__get__(layer)
     return model
 
 
@@ -59,6 +68,8 @@ def main(argv=None) -> int:
     p.add_argument("names", nargs="*", default=list(MODELS))
     p.add_argument("--repeats", type=int, default=30, help="timed calls at batch 1 (a quarter at batch 8)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS),
+                   help="the zoo's forms to measure against Keras' (default: all)")
     args = p.parse_args(argv)
 
     import keras
@@ -69,7 +80,7 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     for name in args.names:
-        models = {"zoo": build(name, False), "keras": build(name, True)}
+        models = {"zoo": build(name), "keras": build(name, args.forms)}
         rng = np.random.default_rng(1)
         for v in models["zoo"].weights:
             a = v.numpy()

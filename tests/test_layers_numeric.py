@@ -557,3 +557,42 @@ def test_silu_and_dense_run_fused_with_the_op_before_them():
     assert "_MklSwish" in keras_silu, keras_silu   # what the written-out form saves
     dense_ops = _kernels_run(fc, (2, 5, 4))
     assert "_MklNativeFusedMatMul" in dense_ops and not dense_ops & {"AddV2", "BiasAdd", "Erf", "Mul"}, dense_ops
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
+def test_zoo_layer_norm_equals_keras_layer_norm(tmp_path, dtype):
+    """`_nn.LayerNorm` (PyTorch's formula, no NEG) is `keras.layers.LayerNormalization` over the
+    last axis: same weights, outputs, gradients and config; a .keras file round trips; only the
+    last axis is accepted."""
+    import tensorflow as tf
+
+    from zoo.layers._nn import LayerNorm
+    ours = LayerNorm(epsilon=1e-6, dtype=dtype, name="ln")
+    ref = keras.layers.LayerNormalization(epsilon=1e-6, dtype=dtype, name="ln")
+    shape = (2, 5, 16)
+    for layer in (ours, ref):
+        layer.build(shape)
+    rng = np.random.default_rng(0)
+    ref.set_weights([rng.uniform(0.5, 1.5, 16).astype(np.float32), rng.uniform(-1, 1, 16).astype(np.float32)])
+    ours.set_weights(ref.get_weights())
+    x = tf.constant(3 + 2 * rng.standard_normal(shape).astype(np.float32))
+    tol = 1e-5 if dtype == "float32" else 2e-3
+    np.testing.assert_allclose(np.float32(ours(x)), np.float32(ref(x)), rtol=tol, atol=tol)
+    grads = []
+    for layer in (ours, ref):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(tf.cast(layer(x), tf.float32) * tf.range(16, dtype=tf.float32))
+        grads.append([np.float32(g) for g in tape.gradient(y, [x, *layer.trainable_weights])])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=10 * tol, atol=10 * tol)
+    assert {k: v for k, v in ours.get_config().items() if k != "axis"} == \
+        {k: v for k, v in ref.get_config().items() if k != "axis"}
+    if dtype == "float32":
+        model = keras.Sequential([keras.Input(shape[1:]), ours])
+        model.save(tmp_path / "m.keras")
+        back = keras.saving.load_model(tmp_path / "m.keras")
+        assert type(back.layers[0]) is LayerNorm
+        np.testing.assert_allclose(back(x).numpy(), ours(x).numpy(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="last axis"):
+        LayerNorm(axis=1)

@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 
 from ._blocks import Mlp, attention, split_qkv
-from ._nn import dense, merge_heads, pair
+from ._nn import LayerNorm, dense, merge_heads, pair
 from .base import check_input, register
 
 
@@ -159,32 +159,13 @@ class TorchMaxPool2d(keras.layers.Layer):
 
 
 @register
-class LayerNorm2d(keras.layers.LayerNormalization):
-    """timm `LayerNorm2d` (a LayerNorm over the channels of an NCHW map) on NHWC: the channel axis
-    is last, so it is `keras.layers.LayerNormalization(axis=-1)` with the same weights
-    (`weight`/`bias` in checkpoints). Written as PyTorch computes it,
-    `(x - mean) * rsqrt(var + eps) * weight + bias`, var the mean of the squared deviations: the
-    same function as Keras' `x * inv + (beta - mean * inv)`, but without its NEG, which int8 TFLite
-    cannot quantize (it stayed a float island between dequantize/quantize); SUB, MUL, MEAN,
-    RSQRT and ADD all quantize."""
+class LayerNorm2d(LayerNorm):
+    """timm `LayerNorm2d` (a LayerNorm over the channels of an NCHW map, eps 1e-6) on NHWC: the
+    channel axis is last, so it is the zoo's `LayerNorm` (PyTorch's formula, no NEG for int8) with
+    the same weights (`weight`/`bias` in checkpoints)."""
 
     def __init__(self, epsilon=1e-6, **kwargs):
-        kwargs.pop("axis", None)
-        super().__init__(axis=-1, epsilon=epsilon, **kwargs)
-
-    def call(self, x):
-        dtype = x.dtype
-        x = ops.cast(x, "float32") if str(dtype) in ("float16", "bfloat16") else x
-        mean = ops.mean(x, axis=-1, keepdims=True)
-        d = x - mean
-        var = ops.mean(d * d, axis=-1, keepdims=True)
-        y = d * (ops.rsqrt(var + self.epsilon) * ops.cast(self.gamma, x.dtype)) + ops.cast(self.beta, x.dtype)
-        return ops.cast(y, self.compute_dtype)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.pop("axis", None)
-        return cfg
+        super().__init__(epsilon=epsilon, **kwargs)
 
 
 _REL_POS_KINDS = ("bias", "mlp")

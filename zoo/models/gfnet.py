@@ -35,6 +35,7 @@ from keras import ops
 
 from ..errors import InvalidArgumentError
 from ..layers._blocks import LayerScale, Mlp
+from ..layers._nn import layer_norm
 from ..layers.base import register
 from ..layers.drop_path import DropPath
 from ..layers.gfnet import GlobalFilter
@@ -87,7 +88,7 @@ class PosEmbed(keras.layers.Layer):
 
 
 def _layer_norm(x, name):
-    return keras.layers.LayerNormalization(epsilon=LN_EPS, name=name)(x)
+    return layer_norm(name, eps=LN_EPS)(x)
 
 
 def _block(x, dim, mlp_ratio, *, drop, drop_path, layer_scale, name):
