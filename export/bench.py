@@ -62,11 +62,11 @@ def interleaved_times(fns: dict, warmup: int, repeats: int, run: int = TIMED_PER
     2026-12-06 (2-core Xeon, mobilevit_xxs batch 1, frozen Keras vs timm), a Keras call right after
     a timm call took 1.40x its time in a run of its own, timm's 1.10x; after one settle call, both
     within noise of their own runs, which is how a deployment calls a model."""
+    if run < 1:
+        raise ValueError(f"run must be >= 1; got {run}")
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    if run < 1:
-        raise ValueError(f"run must be >= 1; got {run}")
     settle = len(fns) > 1
     times = {k: [] for k in fns}
     while any(len(v) < repeats for v in times.values()):
