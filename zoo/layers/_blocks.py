@@ -142,11 +142,16 @@ def split_qkv(qkv, num_heads: int, *, head_first: bool = False):
 
     head_first: channels laid out (heads, 3, d) (timm's CoAtNet `Attention2d`) instead of
     (3, heads, d) (timm's ViT `Attention`, the "rw" CoAtNets).
+
+    Written as an even split of the channel axis (TFLite SPLIT), a reshape and a transpose per
+    tensor, not as a transpose to (3, B, heads, N, d) and three indexings: an indexing is a
+    STRIDED_SLICE that drops an axis, which LiteRT's XNNPACK delegate does not take, so each one
+    cut the delegated graph in two (coatnet_0_rw_224 and mobilevit_xxs ran in 10 pieces).
     """
     n, c = qkv.shape[1], qkv.shape[2]
     d = c // (3 * num_heads)
     if head_first:
-        qkv = ops.transpose(ops.reshape(qkv, (-1, n, num_heads, 3, d)), (3, 0, 2, 1, 4))
+        parts = ops.split(ops.reshape(qkv, (-1, n, num_heads, 3 * d)), 3, axis=-1)     # (B, N, heads, d)
     else:
-        qkv = ops.transpose(ops.reshape(qkv, (-1, n, 3, num_heads, d)), (2, 0, 3, 1, 4))
-    return qkv[0], qkv[1], qkv[2]
+        parts = [ops.reshape(t, (-1, n, num_heads, d)) for t in ops.split(qkv, 3, axis=-1)]
+    return tuple(ops.transpose(t, (0, 2, 1, 3)) for t in parts)
