@@ -34,7 +34,7 @@ import numpy as np
 from zoo._quiet import quiet_stderr
 from zoo.errors import InvalidArgumentError, ZooError
 
-from .tflite import INTEGER
+from .tflite import INTEGER, load_interpreter, xnnpack_coverage, xnnpack_summary
 
 KERAS_TARGETS = ("keras:eager", "keras:function", "keras:xla", "keras:fused", "keras:fused-xla", "keras:frozen")
 ARTIFACT_TARGETS = ("saved_model", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8", "tflite:int8-mixed",
@@ -301,7 +301,6 @@ def _keras_runner(model, mode: str):
 def _tflite_runner(path: Path, batch: int, threads: int):
     """A runner of the interpreter resized to `batch`, or, where the graph is fixed at batch 1
     (reshapes with the batch in them), of `batch` calls of batch 1, as on a device (`.note` says so)."""
-    from .tflite import load_interpreter
     it = load_interpreter(path, num_threads=threads)
     d = it.get_input_details()[0]
     n, note = 1, ""
@@ -328,10 +327,11 @@ def _tflite_runner(path: Path, batch: int, threads: int):
 
 
 class Target:
-    """One thing to time: its name, the artifact (if any) and a runner factory per batch."""
+    """One thing to time: its name, the artifact (if any) and a runner factory per batch
+    (TFLite: `xnnpack`, what the delegate runs of it, `tflite.xnnpack_coverage`)."""
 
-    def __init__(self, name, make, size_mb=None, note=""):
-        self.name, self.make, self.size_mb, self.note = name, make, size_mb, note
+    def __init__(self, name, make, size_mb=None, note="", xnnpack=None):
+        self.name, self.make, self.size_mb, self.note, self.xnnpack = name, make, size_mb, note, xnnpack
 
 
 def build_targets(model, targets, folder: Path, *, threads: int, torch_model=None, peer_note="",
@@ -388,7 +388,8 @@ def build_targets(model, targets, folder: Path, *, threads: int, torch_model=Non
             else:
                 def make(b, art=art):
                     return _tflite_runner(art, b, threads)
-            out.append(Target(t, make, _size_mb(art)))
+            cov = xnnpack_coverage(load_interpreter(art)) if fmt == "tflite" else None
+            out.append(Target(t, make, _size_mb(art), xnnpack=cov))
         else:
             raise InvalidArgumentError(f"unknown bench target {t!r}; choose from {list(ALL_TARGETS)}")
     return out
@@ -458,7 +459,8 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                 s = summarize(times[t.name])
                 rows.append({"target": t.name, "batch": b, **s, "img_per_s": 1e3 * b / s["ms"],
                              "gflops": gflop * b / (s["ms"] / 1e3), "peak_mb": mem[t.name].get("peak_mb"),
-                             "size_mb": t.size_mb, "note": runs[t.name] or t.note})
+                             "size_mb": t.size_mb, "note": runs[t.name] or t.note,
+                             **({"xnnpack": t.xnnpack} if t.xnnpack else {})})
         for t in tgts:
             if t.make is None:
                 rows.append({"target": t.name, "batch": None, "ms": None, "note": t.note})
@@ -583,6 +585,8 @@ def markdown(report: dict) -> str:
             cells.append(_f(any_r.get("size_mb")))
             lines.append("| " + " | ".join(cells) + " |")
         notes = [f"{r['target']}: {r['note']}" for r in mr["rows"] if r.get("note") and r["target"] != "torch"]
+        notes += [f"{r['target']}: XNNPACK {xnnpack_summary(r['xnnpack'])}" for r in mr["rows"]
+                  if r.get("xnnpack") and r["xnnpack"]["undelegated"]]
         lines += [f"- {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines)
 

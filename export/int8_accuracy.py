@@ -170,11 +170,10 @@ def layer_errors(model, representative_data, *, n_debug: int = 32, top: int = 5,
     import tensorflow as tf
 
     from ._cfg import serving_cfg
-    from .deploy import deploy_model
-    from .tflite import _as_samples, default_check_inputs, int8_converter
+    from .tflite import _as_samples, default_check_inputs, int8_converter, tflite_ready_model
     cfg = serving_cfg(model)
     samples = _as_samples(representative_data, cfg)
-    dmodel, _, _ = deploy_model(model, default_check_inputs(cfg))
+    dmodel, _ = tflite_ready_model(model, default_check_inputs(cfg), "int8")
     from zoo._quiet import quiet_stderr
     with int8_converter(dmodel, cfg, samples) as (conv, pixels):
         conv.inference_input_type = tf.float32   # the debug model keeps float I/O

@@ -39,7 +39,7 @@ from zoo.factory import pretrained_cfg
 
 from ._cfg import ServingCfg, serving_cfg
 from ._io import check_target, file_in_folder, staged
-from .deploy import deploy_model
+from .deploy import deploy_model, prove_equal, swap_layers
 
 QUANTIZE = ("fp32", "fp16", "dynamic", "int8", "int8-mixed")
 # int8-mixed: full integer except these TFLite builtin ops, which stay float32 (between
@@ -57,6 +57,56 @@ _FLOAT_OK_OPS = {"QUANTIZE", "DEQUANTIZE"}
 def _tf():
     import tensorflow as tf
     return tf
+
+
+# ---------------------------------------------------------------------------------------------
+# the graph LiteRT's XNNPACK delegate runs whole
+
+def pool_as_depthwise(layer, average: bool = True):
+    """`swap_layers` replacement: a Keras pooling layer (channels last) as the depthwise conv that
+    computes it, or None. XNNPACK runs depthwise convs in every precision, but leaves to LiteRT's
+    own (single-threaded) kernels a 1x1 MAX_POOL_2D in any precision and an AVERAGE_POOL_2D in
+    int8; each such op also cuts the delegated graph in two.
+    - a 1x1 `MaxPooling2D` (a strided subsample: the SK-ResNets' dilated strided convs): every
+      weight 1;
+    - with `average`, an `AveragePooling2D` whose windows all lie inside the input (Keras leaves
+      "same" padding out of an average, a conv cannot): every weight 1 / window (2x2: 0.25,
+      which scales exactly). CoAtNet's and the 'd' ResNets' downsampling shortcuts. Only for the
+      integer modes: in float XNNPACK runs the pool itself, and dynamic-range quantization would
+      give the conv int8 weights, which it does not run."""
+    import keras
+    try:
+        shape = tuple(layer.input.shape)
+    except (AttributeError, ValueError):   # never called in a functional graph
+        return None
+    if type(layer) not in (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D) \
+            or layer.data_format != "channels_last" or len(shape) != 4 or None in shape[1:]:
+        return None
+    (kh, kw), (sh, sw) = layer.pool_size, layer.strides
+    if type(layer) is keras.layers.MaxPooling2D:
+        if (kh, kw) != (1, 1):
+            return None
+        weight = 1.0
+    else:
+        if not average or (layer.padding == "same" and any(
+                max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in ((shape[1], kh, sh), (shape[2], kw, sw)))):
+            return None
+        weight = 1.0 / (kh * kw)
+    conv = keras.layers.DepthwiseConv2D((kh, kw), strides=(sh, sw), padding="valid", use_bias=False,
+                                        name=layer.name, dtype=layer.dtype_policy)
+    conv.build(shape)
+    conv.set_weights([np.full((kh, kw, shape[3], 1), weight, np.float32)])
+    return conv
+
+
+def tflite_ready_model(model, check_inputs, quantize: str = "fp32"):
+    """Deploy forms, then the pools XNNPACK would leave out as depthwise convs (`pool_as_depthwise`);
+    each step proven exact on check_inputs. Returns (model, swapped layer names)."""
+    dmodel, swapped, _ = deploy_model(model, check_inputs)
+    pmodel, pools = swap_layers(dmodel, lambda layer: pool_as_depthwise(layer, average=quantize in INTEGER))
+    if pools:
+        prove_equal(model, pmodel, check_inputs, what="pooling rewrite")
+    return pmodel, swapped + pools
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,6 +371,56 @@ def check_converted(model_bytes: bytes, cfg: ServingCfg, quantize: str, int8_io:
     return info
 
 
+def xnnpack_coverage(interpreter) -> dict | None:
+    """What LiteRT's XNNPACK delegate runs of an interpreter loaded with the default delegates:
+    {"nodes": the model's op count, "partitions": delegated pieces, "undelegated": {op: count}}
+    (ops left to LiteRT's own kernels), or None where the runtime does not list its nodes.
+
+    Each op the delegate leaves out costs twice: its own kernel (often a single-threaded
+    reference one: int8 BATCH_MATMUL ran 30-50x slower than XNNPACK's) and a cut between two
+    delegated pieces. Read from the node list, where each delegated piece is one DELEGATE node
+    whose inputs and outputs are its boundary tensors: an op is outside the delegate when a
+    delegated piece (or the graph's output) takes its output without a piece producing it, or
+    when an op already found outside takes it."""
+    try:
+        nodes = interpreter._get_ops_details()
+        outputs = {d["index"] for d in interpreter.get_output_details()}
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    pieces = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    ops = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    piece_in = {t for n in pieces for t in n["inputs"]}
+    piece_out = {t for n in pieces for t in n["outputs"]}
+    taken_by: dict[int, list[int]] = {}
+    for n in ops:
+        for t in n["inputs"]:
+            taken_by.setdefault(int(t), []).append(n["index"])
+    outside = {n["index"] for n in ops
+               if any(t not in piece_out and (t in piece_in or t in outputs) for t in n["outputs"])}
+    grew = True
+    while grew:
+        new = {n["index"] for n in ops if n["index"] not in outside and any(
+            t not in piece_out and any(c in outside for c in taken_by.get(int(t), ())) for t in n["outputs"])}
+        outside |= new
+        grew = bool(new)
+    counts: dict[str, int] = {}
+    for n in ops:
+        if n["index"] in outside:
+            counts[n["op_name"]] = counts.get(n["op_name"], 0) + 1
+    return {"nodes": len(ops), "partitions": len(pieces), "undelegated": dict(sorted(counts.items()))}
+
+
+def xnnpack_summary(coverage: dict) -> str:
+    """`xnnpack_coverage`'s result in one line."""
+    left = coverage["undelegated"]
+    if not left:
+        return f"runs all {coverage['nodes']} ops"
+    pieces = coverage["partitions"]
+    return (f"leaves {sum(left.values())} of {coverage['nodes']} ops to LiteRT's own kernels ("
+            + ", ".join(f"{op} x{n}" for op, n in left.items())
+            + f"), runs the rest in {pieces} piece{'s' if pieces != 1 else ''}")
+
+
 def load_interpreter(path_or_bytes, default_delegates: bool = True, num_threads: int | None = None):
     """An allocated ai_edge_litert Interpreter (default delegates: what devices use)."""
     try:
@@ -417,7 +517,7 @@ def to_tflite(model, path, quantize: str = "fp32", representative_data=None, *, 
 
     if check_inputs is None:
         check_inputs = default_check_inputs(cfg)
-    dmodel, _swapped, _ = deploy_model(model, check_inputs)
+    dmodel, _ = tflite_ready_model(model, check_inputs, quantize)
     buf = convert(dmodel, cfg, quantize, samples=samples, int8_io=int8_io, pixel_input=pixel_input,
                   progress=progress, float_ops=float_ops, float_nodes=float_nodes)
     check_converted(buf, cfg, quantize, int8_io)

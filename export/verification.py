@@ -75,6 +75,8 @@ class VerifyReport:
     accuracy: float | None = None        # with data=: top-1 accuracy of the artifact on the labelled images
     keras_accuracy: float | None = None  # ... and of the Keras model, on the same images
     data: str | None = None              # with data=: where the labelled images came from
+    # TFLite: what XNNPACK runs, {"nodes", "partitions", "undelegated": {op: count}} (tflite.xnnpack_coverage)
+    xnnpack: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,8 +114,11 @@ class VerifyReport:
         if self.accuracy is not None:
             rows += [("accuracy (labelled)", (f"{self.accuracy:.4f} (Keras {self.keras_accuracy:.4f}, "
                                               f"{self.n_images} images of {self.data})"))]
+        rows.append(("size", f"{self.size_bytes / 1e6:.2f} MB"))
+        if self.xnnpack:
+            from .tflite import xnnpack_summary
+            rows.append(("XNNPACK", xnnpack_summary(self.xnnpack)))
         rows += [
-            ("size", f"{self.size_bytes / 1e6:.2f} MB"),
             ("latency (batch 1)", f"{self.latency_ms:.2f} ms ({ratio})" if self.latency_ms else "-"),
             ("tolerance", self.tolerance),
         ]
@@ -209,7 +214,8 @@ def detect_format(path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# per-format runners: each returns (outputs on x, batch-1 callable, runtime, checks, notes, quantize)
+# per-format runners: each returns (outputs on x, batch-1 callable, runtime, checks, notes, report fields
+# it alone knows: TFLite's quantize mode and XNNPACK coverage)
 
 def _run_saved_model(path, cfg: ServingCfg, x, pixels, raw_images):
     import tensorflow as tf
@@ -262,7 +268,7 @@ def _run_saved_model(path, cfg: ServingCfg, x, pixels, raw_images):
         want = set(info.get("signatures", {}))
         checks.append(Check("signatures", want <= set(sigs), ", ".join(sorted(sigs))))
     x1 = tf.constant(x[:1])
-    return out, (lambda: f(**{name: x1})), f"tf.saved_model (TensorFlow {tf.__version__})", checks, notes, None
+    return out, (lambda: f(**{name: x1})), f"tf.saved_model (TensorFlow {tf.__version__})", checks, notes, {}
 
 
 def _unresampled_crops(raw_images, cfg: ServingCfg):
@@ -280,7 +286,7 @@ def _unresampled_crops(raw_images, cfg: ServingCfg):
 
 
 def _run_tflite(path, cfg: ServingCfg, x, pixels, raw_images, use_mediapipe=True):
-    from .tflite import PIXELS_INPUT, inspect_tflite, load_interpreter, quantize_mode
+    from .tflite import PIXELS_INPUT, inspect_tflite, load_interpreter, quantize_mode, xnnpack_coverage
     data = Path(path).read_bytes()
     info = inspect_tflite(data)
     q = quantize_mode(info)
@@ -294,6 +300,7 @@ def _run_tflite(path, cfg: ServingCfg, x, pixels, raw_images, use_mediapipe=True
         notes.append("float islands (ops left in float32): " + (", ".join(info["float_islands"]) or "none"))
     it = load_interpreter(path)   # default delegates (XNNPACK), as on devices
     checks.append(Check("loads with default delegates", True, "ai-edge-litert Interpreter + XNNPACK"))
+    xnnpack = xnnpack_coverage(it)
     inp, outd = it.get_input_details()[0], it.get_output_details()[0]
     sig = it.get_signature_list().get("serving_default", {})
     takes_pixels = (sig.get("inputs") or [""])[0] == PIXELS_INPUT or inp["dtype"] in (np.uint8, np.int8)
@@ -328,7 +335,8 @@ def _run_tflite(path, cfg: ServingCfg, x, pixels, raw_images, use_mediapipe=True
     else:
         notes.append("no TFLite metadata (MediaPipe / Task Library cannot read normalization or labels)")
     from ai_edge_litert import __version__ as litert_version
-    return out, (lambda: run(0)), f"ai-edge-litert {litert_version} (default delegates)", checks, notes, q
+    return out, (lambda: run(0)), f"ai-edge-litert {litert_version} (default delegates)", checks, notes, \
+        {"quantize": q, "xnnpack": xnnpack}
 
 
 def mediapipe_top_k(path, pixels, k=5):
@@ -407,7 +415,7 @@ def _run_onnx(path, cfg: ServingCfg, x, pixels, raw_images):
     d1 = max_rel_diff(out[:1], one)
     checks.append(Check("batch 1 == batch N", d1 <= FP32_RTOL, f"N={len(x)}, rel diff {d1:.2g}"))
     x1 = x[:1]
-    return out, (lambda: s.run(None, {name: x1})), f"onnxruntime {ort.__version__} (CPU)", checks, notes, None
+    return out, (lambda: s.run(None, {name: x1})), f"onnxruntime {ort.__version__} (CPU)", checks, notes, {}
 
 
 _HUB_SCRIPT = r"""
@@ -468,7 +476,7 @@ def _run_tfhub(path, cfg: ServingCfg, x, pixels, raw_images):
     checks.append(Check("keras.layers.TFSMLayer (Keras 3)", d3 <= FP32_RTOL, f"rel diff {d3:.2g}"))
     x1 = x[:1]
     return out, (lambda: layer(x1)), f"tensorflow_hub {res['hub']} KerasLayer (tf_keras, subprocess)", \
-        checks, notes, None
+        checks, notes, {}
 
 
 _RUNNERS = {"saved_model": _run_saved_model, "tflite": _run_tflite, "onnx": _run_onnx, "tfhub": _run_tfhub}
@@ -550,9 +558,8 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
     ref, keras_one = _keras_reference(model, x)
     runner = _RUNNERS[fmt]
     kw = {"use_mediapipe": mediapipe} if fmt == "tflite" else {}
-    out, one, runtime, checks, notes, q = runner(p, cfg, x, pixels, raw, **kw)
-    if fmt == "tflite":
-        q = q or "fp32"
+    out, one, runtime, checks, notes, fields = runner(p, cfg, x, pixels, raw, **kw)
+    q = (fields.get("quantize") or "fp32") if fmt == "tflite" else None
     m = _compare(ref, out)
     acc = {}
     if y is not None:
@@ -585,7 +592,7 @@ def verify(model, artifact_path, *, format: str | None = None, images=None, n_im
     if timing:
         lat = median_ms(one)
         klat = median_ms(keras_one)
-    return VerifyReport(format=fmt, artifact=str(p), runtime=runtime, quantize=q if fmt == "tflite" else None,
+    return VerifyReport(format=fmt, artifact=str(p), runtime=runtime, quantize=q,
                         n_images=len(x), size_bytes=size_of(p), latency_ms=lat, keras_latency_ms=klat,
                         tolerance=tol, passed=bool(tol_ok and all(c.passed for c in checks)),
-                        checks=checks, notes=notes, **m, **acc)
+                        checks=checks, notes=notes, xnnpack=fields.get("xnnpack"), **m, **acc)

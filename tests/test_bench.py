@@ -44,10 +44,15 @@ def test_a_report_has_every_target_and_batch_with_its_spread_memory_and_flops():
     assert "pct_peak" in rows[("tflite:fp32", 1)] and "pct_peak" not in rows[("tflite:int8", 1)]
     assert "pct_peak" not in rows[("tflite:int8-mixed", 1)]
     assert rows[("torch", None)]["ms"] is None and "PyTorch twin" in rows[("torch", None)]["note"]
+    # what XNNPACK runs of each TFLite file: all of the float one, all but the uint8 I/O conversions of int8
+    assert rows[("tflite:fp32", 1)]["xnnpack"]["undelegated"] == {}
+    assert rows[("tflite:int8", 1)]["xnnpack"]["undelegated"] == {"QUANTIZE": 2}
+    assert "xnnpack" not in rows[("keras:fused", 1)]
     md = bench.markdown({"machine": bench.machine_info(1), "settings": {"batches": [1, 3], "warmup": 1,
                                                                         "repeats_batch1": 3, "threads": 1},
                          "date": "today", "models": [r]})
     assert "### tiny" in md and "| keras:fused |" in md and "| tflite:int8 |" in md
+    assert "- tflite:int8: XNNPACK leaves 2 of" in md and "tflite:fp32: XNNPACK" not in md
     assert json.loads(json.dumps(r, default=str))["rows"]
 
 

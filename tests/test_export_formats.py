@@ -49,6 +49,51 @@ def test_tflite_input_contracts(tmp_path):
     assert export.verify(m, p3, mean=MEAN, std=STD, timing=False).passed
 
 
+POOLS = {"avg2": lambda: keras.layers.AveragePooling2D(2, 2, "valid", name="p"),
+         "avg3s1": lambda: keras.layers.AveragePooling2D(3, 1, "valid", name="p"),
+         "avg2same": lambda: keras.layers.AveragePooling2D(2, 2, "same", name="p"),
+         "avg3s1same": lambda: keras.layers.AveragePooling2D(3, 1, "same", name="p"),
+         "max1s2": lambda: keras.layers.MaxPooling2D(1, 2, name="p"),
+         "max2": lambda: keras.layers.MaxPooling2D(2, 2, name="p")}
+
+
+@pytest.mark.parametrize("pool,size,quantize,weight", [
+    ("avg2", 32, "int8", 1 / 4), ("avg2", 31, "int8", 1 / 4),   # valid drops the last row, as the pool does
+    ("avg3s1", 32, "int8-mixed", 1 / 9), ("avg2same", 32, "int8", 1 / 4),   # "same" that pads nothing
+    ("avg2same", 31, "int8", None), ("avg3s1same", 32, "int8", None),       # "same" that pads: averages fewer
+    ("avg2", 32, "fp32", None), ("avg2", 32, "dynamic", None),             # float XNNPACK runs the pool
+    ("max1s2", 32, "fp32", 1.0), ("max1s2", 31, "int8", 1.0), ("max2", 32, "int8", None)])
+def test_tflite_runs_pools_as_depthwise_convs(pool, size, quantize, weight):
+    """The pools XNNPACK leaves to LiteRT's kernels (1x1 max pools; average pools in int8) go to
+    TFLite as the depthwise conv that computes them, proven equal; the others stay pools."""
+    from export.tflite import tflite_ready_model
+    m = tiny_model(POOLS[pool](), size=size)
+    x = tiny_inputs(size=size)
+    d, names = tflite_ready_model(m, x, quantize)
+    assert names == (["p"] if weight else [])
+    if weight:
+        conv = d.get_layer("p")
+        assert type(conv) is keras.layers.DepthwiseConv2D and conv.padding == "valid"
+        np.testing.assert_allclose(conv.get_weights()[0], weight)
+        np.testing.assert_allclose(d(x), m(x), rtol=1e-6, atol=1e-6)
+
+
+def test_xnnpack_coverage_names_what_the_delegate_leaves_out(tmp_path):
+    """A 1x1 max pool converted as it is: XNNPACK leaves its MAX_POOL_2D out and runs the graph
+    in two pieces around it; exported (as a depthwise conv) it runs every op."""
+    from export._cfg import serving_cfg
+    from export.tflite import convert, load_interpreter, xnnpack_coverage
+    m = tiny_model(POOLS["max1s2"](), size=32)
+    m.pretrained_cfg = {"mean": MEAN, "std": STD, "num_classes": 10}
+    raw = convert(m, serving_cfg(m), "fp32")
+    cov = xnnpack_coverage(load_interpreter(raw))
+    assert cov["undelegated"] == {"MAX_POOL_2D": 1} and cov["partitions"] == 2 and cov["nodes"] >= 5
+    p = export.to_tflite(m, tmp_path / "m.tflite", metadata=False)
+    assert xnnpack_coverage(load_interpreter(p)) == {"nodes": cov["nodes"], "partitions": 1, "undelegated": {}}
+    report = export.verify(m, p, timing=False, mediapipe=False)
+    assert report.xnnpack["undelegated"] == {} and "runs all" in report.table()
+
+
 def _onnx_check(m, tmp_path, name):
     p = export.to_onnx(m, tmp_path / f"{name}.onnx")
     r = export.verify(m, p, mean=MEAN, std=STD, timing=False)
