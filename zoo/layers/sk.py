@@ -98,12 +98,21 @@ class SelectiveKernelAttn(keras.layers.Layer):
         self.fc_select.build((batch, self.attn_channels))
 
     def call(self, paths, training=None):
-        x = ops.stack(paths, axis=1)                                   # (B, P, H, W, C)
-        s = ops.mean(ops.sum(x, axis=1), axis=(1, 2))                  # (B, C)
+        # path by path, not stacked to (B, P, H, W, C): a stack is a TFLite PACK, which XNNPACK
+        # does not run, and each one cut the delegated graph (8 in skresnet18)
+        u = paths[0]
+        for p in paths[1:]:
+            u = u + p
+        s = ops.mean(u, axis=(1, 2))                                   # (B, C)
         s = ops.relu(self.bn(self.fc_reduce(s), training=training))
         a = ops.reshape(self.fc_select(s), (-1, self.num_paths, self.channels))
         a = ops.softmax(a, axis=1)                                     # over the paths
-        return ops.sum(x * a[:, :, None, None, :], axis=1)
+        weights = ops.split(a, self.num_paths, axis=1)                 # each (B, 1, C)
+        out = None
+        for p, w in zip(paths, weights):
+            term = p * ops.reshape(w, (-1, 1, 1, self.channels))
+            out = term if out is None else out + term
+        return out
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
