@@ -245,13 +245,21 @@ def test_keras_round_trip(tmp_path, checkpoints):
     assert again.drop_path_rate == 0.1 and again.transformer[0].drop_path2.rate == 0.1
 
 
-def test_deploy_form_is_the_model_itself():
-    """MobileViT has no re-parameterisable branch: export's deploy step swaps nothing (the
-    builtin-only form is the model as built: reshape/transpose unfold, GroupNorm1 written out)."""
+def test_deploy_forms(checkpoints):
+    """Export's deploy step: MobileViTv2 swaps each separable attention for the form whose value
+    projection carries its ReLU (`qk_proj` + `v_proj`, cut from `qkv_proj`), which gives the
+    same outputs on the golden weights; MobileViT v1 has nothing to swap."""
     from export.deploy import deploy_model
-    model = zoo.create("mobilevitv2_050", img_size=64)
-    same, swapped, diff = deploy_model(model)
-    assert same is model and swapped == [] and diff is None
+    from zoo.layers import MobileViTv2Attention
+    model = _golden_model("mobilevitv2_050", checkpoints)
+    attn = [layer.name for layer in model.layers if isinstance(layer, MobileViTv2Attention)]
+    x = np.random.default_rng(0).standard_normal((2, 256, 256, 3)).astype(np.float32)
+    dmodel, swapped, diff = deploy_model(model, x)
+    assert sorted(swapped) == sorted(attn) and len(attn) == 9 and diff < 1e-6
+    assert all(dmodel.get_layer(n).split_value and not hasattr(dmodel.get_layer(n), "qkv_proj") for n in attn)
+    v1 = zoo.create("mobilevit_xxs", img_size=64)
+    same, swapped, diff = deploy_model(v1)
+    assert same is v1 and swapped == [] and diff is None
 
 
 def _dynamic_tensors(path):

@@ -162,14 +162,23 @@ class MobileViTv2Attention(keras.layers.Layer):
 
     Sublayers follow timm's `LinearSelfAttention`: `qkv_proj` (d_model -> 1 + 2*d_model,
     split [query 1, key d, value d]) and `out_proj` (1x1 convs, held as Dense).
+
+    `to_deploy()` gives the same layer with the fused projection in two, `qk_proj` (query, key)
+    and `v_proj` (value, its ReLU inside): in TFLite the ReLU is then the FULLY_CONNECTED's own
+    activation instead of a lone RELU on a slice, which int8 XNNPACK leaves to LiteRT's kernels.
     """
 
-    def __init__(self, d_model, attn_drop=0.0, proj_drop=0.0, bias=True, **kwargs):
+    def __init__(self, d_model, attn_drop=0.0, proj_drop=0.0, bias=True, split_value=False, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.attn_drop_rate, self.proj_drop_rate, self.bias = d_model, float(attn_drop), \
             float(proj_drop), bias
+        self.split_value = bool(split_value)
         dt = self.dtype_policy
-        self.qkv_proj = dense(1 + 2 * d_model, "qkv_proj", dt, use_bias=bias)
+        if self.split_value:   # the deploy form
+            self.qk_proj = dense(1 + d_model, "qk_proj", dt, use_bias=bias)
+            self.v_proj = dense(d_model, "v_proj", dt, use_bias=bias, activation="relu")
+        else:
+            self.qkv_proj = dense(1 + 2 * d_model, "qkv_proj", dt, use_bias=bias)
         self.out_proj = dense(d_model, "out_proj", dt, use_bias=bias)
         self.attn_drop = keras.layers.Dropout(self.attn_drop_rate, name="attn_drop", dtype=dt)
         self.out_drop = keras.layers.Dropout(self.proj_drop_rate, name="out_drop", dtype=dt)
@@ -177,23 +186,41 @@ class MobileViTv2Attention(keras.layers.Layer):
     def build(self, input_shape):
         shape = check_input(self, input_shape, rank=(3, 4), channels=self.d_model,
                             layout="tokens (batch, N, d_model) or patches (batch, P, N, d_model)")
-        self.qkv_proj.build(shape)
+        for proj in (self.qk_proj, self.v_proj) if self.split_value else (self.qkv_proj,):
+            proj.build(shape)
         self.out_proj.build(shape)
 
     def call(self, x):
         d = self.d_model
-        qkv = self.qkv_proj(x)
-        query, key, value = qkv[..., :1], qkv[..., 1:1 + d], qkv[..., 1 + d:]
+        if self.split_value:
+            qk, value = self.qk_proj(x), self.v_proj(x)
+            query, key = qk[..., :1], qk[..., 1:]
+        else:
+            qkv = self.qkv_proj(x)
+            query, key, value = qkv[..., :1], qkv[..., 1:1 + d], ops.relu(qkv[..., 1 + d:])
         scores = self.attn_drop(ops.softmax(query, axis=-2))                # over the N tokens
         context = ops.sum(key * scores, axis=-2, keepdims=True)
-        return self.out_drop(self.out_proj(ops.relu(value) * context))
+        return self.out_drop(self.out_proj(value * context))
+
+    def to_deploy(self):
+        """This layer with `qkv_proj` split into `qk_proj` and `v_proj` (see the class docstring)."""
+        if self.split_value:
+            return self
+        new = type(self).from_config({**self.get_config(), "split_value": True, "name": self.name})
+        new.build((None, None, self.d_model))
+        kernel, *bias = self.qkv_proj.get_weights()
+        d1 = 1 + self.d_model
+        new.qk_proj.set_weights([kernel[:, :d1]] + [b[:d1] for b in bias])
+        new.v_proj.set_weights([kernel[:, d1:]] + [b[d1:] for b in bias])
+        new.out_proj.set_weights(self.out_proj.get_weights())
+        return new
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "attn_drop": self.attn_drop_rate,
-                "proj_drop": self.proj_drop_rate, "bias": self.bias}
+                "proj_drop": self.proj_drop_rate, "bias": self.bias, "split_value": self.split_value}
 
 
 @register
@@ -201,10 +228,12 @@ class GroupNorm1(keras.layers.GroupNormalization):
     """timm's `GroupNorm1` (`nn.GroupNorm(1, C)`, eps 1e-5), MobileViTv2's transformer norm: each
     sample normalised over all its axes (H, W, C or P, N, C) together, then a per-channel affine.
 
-    Written out as mean / squared difference / rsqrt over the static non-batch axes: Keras'
+    Written out as mean / centred product / rsqrt over the static non-batch axes: Keras'
     GroupNormalization reshapes through the dynamic input shape, which is what made other TFLite
-    ports of MobileViTv2 need a Flex (dynamic-shape) Conv2D after it. Weights `weight`, `bias`
-    (Keras gamma/beta) map from the checkpoint by name.
+    ports of MobileViTv2 need a Flex (dynamic-shape) Conv2D after it. The variance squares the
+    centred input as a product (`d * d`, the same values as `square(d)`): TFLite then has a MUL,
+    which XNNPACK runs in int8, where `square` became a SQUARED_DIFFERENCE that it leaves to
+    LiteRT's own kernels. Weights `weight`, `bias` (Keras gamma/beta) map from the checkpoint by name.
     """
 
     def __init__(self, epsilon=1e-5, groups=1, **kwargs):
@@ -216,7 +245,7 @@ class GroupNorm1(keras.layers.GroupNormalization):
         axes = tuple(range(1, len(x.shape)))
         mean = ops.mean(x, axis=axes, keepdims=True)
         centered = x - mean
-        var = ops.mean(ops.square(centered), axis=axes, keepdims=True)
+        var = ops.mean(centered * centered, axis=axes, keepdims=True)
         y = centered * ops.rsqrt(var + self.epsilon)
         return y * self.gamma + self.beta
 
