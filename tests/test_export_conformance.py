@@ -61,8 +61,9 @@ def test_export_and_verify(arch, fmt, quantize, tmp_path, record_property):
     if fmt == "tflite":
         assert "MediaPipe ImageClassifier" in names and "builtin ops only" in names
         # XNNPACK runs every float graph whole, and the CNNs' int8 graphs but for the uint8 I/O conversions
+        # (dynamic range: not asserted; XNNPACK runs no depthwise conv with int8 weights and float activations)
         left = report.xnnpack["undelegated"]
-        if quantize in ("fp32", "fp16", "dynamic"):
+        if quantize in ("fp32", "fp16"):
             assert left == {}, report.table()
         elif arch in INT8_WHOLE:
             assert set(left) <= {"QUANTIZE"}, report.table()
