@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ._nn import matmul_last
 from .base import check_input, register
 
 
@@ -109,7 +110,7 @@ class GlobalFilter(keras.layers.Layer):
         scale = 1.0 / math.sqrt(hh * ww)
 
         def mm(a, b):   # a @ m[b], None standing for an exact zero
-            return None if a is None else ops.matmul(a, m[b])
+            return None if a is None else matmul_last(a, m[b])
 
         def add(*terms):   # sum of (sign, tensor or None)
             out = None
@@ -124,8 +125,8 @@ class GlobalFilter(keras.layers.Layer):
 
         # forward along W: (B, H, C, W) @ (W, Wf)
         t = ops.transpose(x, (0, 1, 3, 2))
-        yr = ops.matmul(t, m["cw"])
-        yi = None if real_w else -ops.matmul(t, m["sw"])
+        yr = mm(t, "cw")
+        yi = None if real_w else -mm(t, "sw")
         # forward along H: (B, C, Wf, H) @ (H, H), e^{-i theta}
         yr, yi = tr(yr, (0, 2, 3, 1)), tr(yi, (0, 2, 3, 1))
         sh = not real_h
