@@ -22,7 +22,10 @@ Choices (see docs/export.md and the export notes):
   debugger does (docs/int8.md measures it on trained networks).
 - After conversion: no Flex / custom ops, no near-zero quantization scales (XNNPACK refuses them),
   and the file must load with LiteRT's default delegates.
-- Layers with a deploy form (`to_deploy()`) are swapped in first, and the swap is proven exact.
+- Layers with a deploy form (`to_deploy()`) are swapped in first, then the pools that XNNPACK
+  would leave to LiteRT's own kernels become the depthwise convs that compute them
+  (`tflite_ready_model`); each swap is proven exact. `xnnpack_coverage` reads what a file's
+  XNNPACK delegate leaves out (verify reports it).
 """
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ def _tf():
 
 def pool_as_depthwise(layer, average: bool = True):
     """`swap_layers` replacement: a Keras pooling layer (channels last) as the depthwise conv that
-    computes it, or None. XNNPACK runs depthwise convs in every precision, but leaves to LiteRT's
+    computes it, or None. XNNPACK runs depthwise convs in float and int8, but leaves to LiteRT's
     own (single-threaded) kernels a 1x1 MAX_POOL_2D in any precision and an AVERAGE_POOL_2D in
     int8; each such op also cuts the delegated graph in two.
     - a 1x1 `MaxPooling2D` (a strided subsample: the SK-ResNets' dilated strided convs): every
