@@ -216,12 +216,14 @@ def measured_line(report: dict, names=()) -> str:
     if not m:
         return ""
     text = (f"Measured {report.get('date', '?')} on {m['cpu']}, {m['threads']} threads of {m['cores']} cores "
-            f"(load average {m.get('load_before')} before, {m.get('load_after')} after)")
+            f"(load average {m.get('load_before')} before, {m.get('load_after')} after"
+            + (f"; CPU steal {m['steal_pct']:.1f} %" if m.get("steal_pct") is not None else "") + ")")
     for x in _models(report, names):
         n = x["name"]
         peer = f", PyTorch peer's logits within {x['peer_max_rel_diff']:.1g} of ours" \
             if x.get("peer_max_rel_diff") is not None else ""
-        text += f"; {n} at {x['img_size']} px, {x['gflop']:.1f} GFLOP/image{peer}"
+        steal = f", {x['steal_pct']:.0f} % CPU steal while it was timed" if (x.get("steal_pct") or 0) >= 1 else ""
+        text += f"; {n} at {x['img_size']} px, {x['gflop']:.1f} GFLOP/image{peer}{steal}"
     return text + ".\n\n"
 
 

@@ -171,6 +171,27 @@ def machine_info(threads: int) -> dict:
             "versions": _versions(), "load_before": _load()}
 
 
+def cpu_steal() -> tuple[int, int] | None:
+    """(steal, total) clock ticks of all CPUs so far (Linux /proc/stat), or None: steal is the time
+    the hypervisor gave this virtual machine's cores to other machines, which no load average
+    shows and which slows every runtime being timed (seen here: 2x on some models for minutes)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] != "cpu" or len(fields) < 9:
+        return None
+    ticks = [int(v) for v in fields[1:9]]   # user nice system idle iowait irq softirq steal
+    return ticks[7], sum(ticks)
+
+
+def steal_pct(before, after) -> float | None:
+    """Percent of the CPU time between two `cpu_steal()` readings that was stolen."""
+    if not before or not after or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def _load() -> float | None:
     """The 1-minute load average: above the thread count, other work shared the cores."""
     try:
@@ -436,6 +457,7 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
         tgts = build_targets(model, list(targets), Path(d), threads=threads, torch_model=torch_model,
                              peer_note=peer_note, progress=progress)
         live = [t for t in tgts if t.make is not None]
+        stolen = cpu_steal()
         for b in batches:
             x, p = inputs.x[:b], inputs.pixels[:b]
             fns, mem, runs = {}, {}, {}
@@ -461,6 +483,7 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                              "gflops": gflop * b / (s["ms"] / 1e3), "peak_mb": mem[t.name].get("peak_mb"),
                              "size_mb": t.size_mb, "note": runs[t.name] or t.note,
                              **({"xnnpack": t.xnnpack} if t.xnnpack else {})})
+        stolen = steal_pct(stolen, cpu_steal())
         for t in tgts:
             if t.make is None:
                 rows.append({"target": t.name, "batch": None, "ms": None, "note": t.note})
@@ -470,7 +493,8 @@ def bench_model(name: str, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, 
                 r["pct_peak"] = 100 * r["gflops"] / peak_gflops
     return {"name": name, "arch": info["arch"], "family": info["family"], "img_size": int(inputs.x.shape[1]),
             "gflop": gflop, "params": int(sum(int(np.prod(w.shape)) for w in model.weights if w.trainable)),
-            "reported": info.get("reported"), "peer": peer_note, "peer_max_rel_diff": parity, "rows": rows}
+            "reported": info.get("reported"), "peer": peer_note, "peer_max_rel_diff": parity, "steal_pct": stolen,
+            "rows": rows}
 
 
 def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, warmup: int = 2, repeats: int = 10,
@@ -482,6 +506,7 @@ def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, war
     timm imported before TensorFlow is (`import timm` first: the other order segfaults in triton)."""
     threads = set_threads(threads)
     machine = machine_info(threads)
+    start = cpu_steal()
     report = {"machine": machine, "settings": {"batches": list(batches), "warmup": warmup, "repeats_batch1": repeats,
                                                "threads": threads, "timed_per_turn": TIMED_PER_TURN},
               "date": time.strftime("%Y-%m-%d"), "models": []}
@@ -490,6 +515,7 @@ def bench_models(names, *, targets=DEFAULT_TARGETS, batches=DEFAULT_BATCHES, war
                                             threads=threads, img_size=img_size, progress=progress,
                                             peak_gflops=machine["peak_gflops"]))
         machine["load_after"] = _load()
+        machine["steal_pct"] = steal_pct(start, cpu_steal())
         release()
         if on_model:
             on_model(report)
@@ -546,7 +572,9 @@ def markdown(report: dict) -> str:
                 "overstates; read it as relative)" if m.get("peak_gflops") and m.get("sgemm_gflops", 0) >
                 m["peak_gflops"] else "") + "; load average "
              f"{m.get('load_before')} before, {m.get('load_after')} after (above {m['threads']}: other work shared "
-             f"the cores, and PyTorch suffers most from that). "
+             f"the cores, and PyTorch suffers most from that)"
+             + (f"; CPU steal {m['steal_pct']:.1f} % of the run (time the hypervisor gave these cores to other "
+                f"machines)" if m.get("steal_pct") is not None else "") + ". "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
              "",
              f"Each row: median of timed calls (batch 1: {s['repeats_batch1']}, fewer for larger batches) after "
@@ -557,7 +585,7 @@ def markdown(report: dict) -> str:
                       f"{mr['params'] / 1e6:.1f} M params)", "",
                   f"PyTorch peer: {mr['peer'] or '-'}"
                   + (f" (its logits vs Keras: max |diff| {mr['peer_max_rel_diff']:.1g} x max|logits|)."
-                     if mr.get("peer_max_rel_diff") is not None else "."), ""]
+                     if mr.get("peer_max_rel_diff") is not None else ".") + _steal_note(mr.get("steal_pct")), ""]
         batches = sorted({r["batch"] for r in mr["rows"] if r.get("batch")})
         head = ["target"] + [f"b{b} ms" for b in batches] + [f"b{b} vs torch" for b in batches if b <= 8] + \
             [f"b{batches[-1]} img/s", "b1 GFLOP/s (% peak)", "peak MB (b1)", "size MB"]
@@ -589,6 +617,15 @@ def markdown(report: dict) -> str:
                   if r.get("xnnpack") and r["xnnpack"]["undelegated"]]
         lines += [f"- {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines)
+
+
+def _steal_note(pct) -> str:
+    """What the CPU steal during a model's timing means for its figures ("" when negligible)."""
+    if pct is None or pct < 1:
+        return ""
+    return (f" While it was timed the hypervisor gave {pct:.0f} % of these cores' time to other machines (CPU "
+            f"steal): a runtime whose threads wait for each other loses more than that share, so its milliseconds "
+            f"are slower than on a quiet machine; its ratios, measured in turns, hold better.")
 
 
 def format_rows(rows) -> str:

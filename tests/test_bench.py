@@ -53,7 +53,19 @@ def test_a_report_has_every_target_and_batch_with_its_spread_memory_and_flops():
                          "date": "today", "models": [r]})
     assert "### tiny" in md and "| keras:fused |" in md and "| tflite:int8 |" in md
     assert "- tflite:int8: XNNPACK leaves 2 of" in md and "tflite:fp32: XNNPACK" not in md
+    assert r["steal_pct"] is None or 0 <= r["steal_pct"] <= 100
     assert json.loads(json.dumps(r, default=str))["rows"]
+
+
+def test_cpu_steal_is_read_and_explained():
+    a, b = bench.cpu_steal(), (0, 0)
+    if a is not None:   # Linux: ticks so far, steal a part of the total
+        assert 0 <= a[0] <= a[1]
+        b = (a[0] + 5, a[1] + 100)
+        assert bench.steal_pct(a, b) == pytest.approx(5.0)
+    assert bench.steal_pct(None, b) is None and bench.steal_pct((3, 10), (3, 10)) is None
+    assert bench._steal_note(None) == "" and bench._steal_note(0.5) == ""
+    assert "7 % of these cores' time" in bench._steal_note(7.2)
 
 
 def test_unknown_targets_and_batches_are_errors():
